@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "melforge/melforge.h"
 
 static void usage(FILE *f) {
@@ -9,11 +10,12 @@ static void usage(FILE *f) {
           "usage: melforge <command> [options]\n"
           "\n"
           "commands available in this build:\n"
+          "  plugins          list the model, feature and augment plugins; 'plugins show NAME'\n"
           "  version          print the version, thread count and BLAS kernels\n"
           "  help             this text\n"
           "\n"
-          "planned (see the issues): synth, extract, info, import, run, eval, predict, plugins,\n"
-          "report, bench.\n"
+          "planned (see the issues): synth, extract, info, import, run, eval, predict, report,\n"
+          "bench.\n"
           "\n"
           "environment: MELFORGE_THREADS sets the threads used by OpenBLAS and melforge.\n");
 }
@@ -36,6 +38,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
+  if (!strcmp(cmd, "plugins")) return cmd_plugins(argc - 1, argv + 1);
   fprintf(stderr, "melforge: unknown command '%s'; run 'melforge --help' for the list\n", cmd);
   return 2;
 }

@@ -27,8 +27,11 @@ mf_status mf_wrap_error(mf_status code, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(g_msg, sizeof g_msg, fmt, ap);
   va_end(ap);
-  if (n >= 0 && (size_t)n < sizeof g_msg - 3 && prev[0])
-    snprintf(g_msg + n, sizeof g_msg - (size_t)n, ": %s", prev);
+  if (n >= 0 && (size_t)n < sizeof g_msg - 3 && prev[0]) {
+    /* Truncating a long chain of context is fine: the message stays NUL-terminated. */
+    int r = snprintf(g_msg + n, sizeof g_msg - (size_t)n, ": %s", prev);
+    (void)r;
+  }
   return code;
 }
 

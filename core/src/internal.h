@@ -67,6 +67,12 @@ float *mf__gin_zeroed(mf_ctx *ctx, mf_tensor *t);
  * (returns n->out->grad, *accumulate = 0); otherwise like mf__gin. */
 float *mf__gin_inplace(mf_ctx *ctx, mf_node *n, mf_tensor *t, int *accumulate);
 
+/* C [M x N] = alpha op(A) op(B) + beta C, row-major with leading dimensions, op = transpose
+ * when ta / tb. Shares the work among the threads when called outside a parallel region;
+ * never allocates; handles K == 0 (C = beta C). All core GEMMs go through here (gemm.c). */
+void mf__sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *a,
+               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
 /* Arena scratch space for one op; mf__release hands it back for reuse in this step. */
 void *mf__scratch(mf_ctx *ctx, size_t bytes);
 void mf__release(mf_ctx *ctx, void *p, size_t bytes);

@@ -8,15 +8,6 @@
 #include "internal.h"
 #include "melforge/error.h"
 
-mf_shape mf_shape_make(int ndim, const int64_t *dims) {
-  MF_CHECK(ndim >= 0 && ndim <= MF_MAX_DIMS, "shape with %d dimensions (at most %d)", ndim,
-           MF_MAX_DIMS);
-  mf_shape s;
-  s.ndim = ndim;
-  for (int i = 0; i < MF_MAX_DIMS; i++) s.d[i] = i < ndim ? dims[i] : 1;
-  return s;
-}
-
 int64_t mf_shape_numel(mf_shape s) {
   int64_t n = 1;
   for (int i = 0; i < s.ndim; i++) n *= s.d[i];

@@ -13,6 +13,7 @@
 #define MELFORGE_OPS_H
 
 #include "melforge/context.h"
+#include "melforge/op_types.h"
 #include "melforge/tensor.h"
 
 #ifdef __cplusplus
@@ -47,24 +48,11 @@ mf_tensor *mf_matmul(mf_ctx *ctx, mf_tensor *a, mf_tensor *b);
 mf_tensor *mf_linear(mf_ctx *ctx, mf_tensor *x, mf_tensor *w, mf_tensor *b);
 
 /* ---- convolution and pooling (ops_conv.c, ops_pool.c) ---------------------------------- */
-typedef struct mf_conv2d_opts {
-  int stride[2];   /* (h, w); 0 means 1 */
-  int padding[2];  /* zero padding per side (h, w); ignored when same != 0 */
-  int dilation[2]; /* 0 means 1 */
-  int same;        /* 1: padding 'same' (stride must be 1); odd total padding puts the extra
-                      row/column at the bottom/right, as PyTorch and TensorFlow do */
-} mf_conv2d_opts;
 /* x [N, C, H, W], w [O, C, kh, kw], b [O] or NULL -> [N, O, OH, OW]. opts NULL: stride 1,
  * no padding. */
 mf_tensor *mf_conv2d(mf_ctx *ctx, mf_tensor *x, mf_tensor *w, mf_tensor *b,
                      const mf_conv2d_opts *opts);
 
-typedef struct mf_pool2d_opts {
-  int kernel[2];  /* (kh, kw) */
-  int stride[2];  /* 0 means the kernel size (PyTorch's default) */
-  int padding[2]; /* implicit -inf (max) or zero (avg, counted: count_include_pad=True) */
-  int ceil_mode;  /* 1: round the output size up, windows may hang over the edge */
-} mf_pool2d_opts;
 mf_tensor *mf_max_pool2d(mf_ctx *ctx, mf_tensor *x, const mf_pool2d_opts *opts);
 mf_tensor *mf_avg_pool2d(mf_ctx *ctx, mf_tensor *x, const mf_pool2d_opts *opts);
 /* [N, C, H, W] -> [N, C] (AdaptiveAvgPool2d(1) + Flatten). */
@@ -113,6 +101,34 @@ mf_tensor *mf_slice(mf_ctx *ctx, mf_tensor *x, int axis, int64_t start, int64_t 
 /* Sum / mean over the listed axes (naxes 0: all axes). keepdim keeps them as size 1. */
 mf_tensor *mf_sum(mf_ctx *ctx, mf_tensor *x, const int *axes, int naxes, int keepdim);
 mf_tensor *mf_mean(mf_ctx *ctx, mf_tensor *x, const int *axes, int naxes, int keepdim);
+
+/* ---- recurrent layers (ops_rnn.c) -------------------------------------------------------- */
+/* One direction of one nn.LSTM layer over x [N, T, I] (batch_first), PyTorch's gate layout
+ * (i, f, g, o): w_ih [4H, I], w_hh [4H, H], b_ih / b_hh [4H] or NULL; zero initial states.
+ * reverse: run from the last step to the first (the second direction of a bidirectional
+ * layer; outputs stay aligned with their time steps). Returns every hidden state [N, T, H]. */
+mf_tensor *mf_lstm(mf_ctx *ctx, mf_tensor *x, mf_tensor *w_ih, mf_tensor *w_hh, mf_tensor *b_ih,
+                   mf_tensor *b_hh, int reverse);
+/* The same for nn.GRU: gates (r, z, n), w_ih [3H, I], w_hh [3H, H], b_ih / b_hh [3H]. */
+mf_tensor *mf_gru(mf_ctx *ctx, mf_tensor *x, mf_tensor *w_ih, mf_tensor *w_hh, mf_tensor *b_ih,
+                  mf_tensor *b_hh, int reverse);
+
+/* ---- attention (ops_attention.c) --------------------------------------------------------- */
+/* Self-attention of nn.MultiheadAttention(E, heads, dropout, batch_first=True) with
+ * query = key = value = x [N, T, E]: in_w [3E, E] (q, k, v stacked), in_b [3E] or NULL,
+ * out_w [E, E], out_b [E] or NULL; dropout on the attention weights when training.
+ * Returns [N, T, E]. */
+mf_tensor *mf_self_attention(mf_ctx *ctx, mf_tensor *x, mf_tensor *in_w, mf_tensor *in_b,
+                             mf_tensor *out_w, mf_tensor *out_b, int heads, float dropout,
+                             int training);
+/* x [N, T, D] plus the sinusoidal encoding PE[t, 2i] = sin(t w_i), PE[t, 2i + 1] = cos(t w_i),
+ * w_i = 10000^(-2i / D) (Vaswani et al. 2017; D even). */
+mf_tensor *mf_positional_encoding(mf_ctx *ctx, mf_tensor *x);
+/* Additive (Bahdanau) attention pooling over time: e_t = v . tanh(W h_t + b),
+ * a = softmax_t(e), out = sum_t a_t h_t. h [N, T, D], w [A, D], b [A] or NULL, v [1, A]
+ * (the weight of a Linear(A, 1, bias=False)). Returns [N, D]. */
+mf_tensor *mf_additive_attention_pool(mf_ctx *ctx, mf_tensor *h, mf_tensor *w, mf_tensor *b,
+                                      mf_tensor *v);
 
 #ifdef __cplusplus
 }

@@ -34,7 +34,13 @@ typedef struct mf_shape {
 #define MF__NARGS_(_1, _2, _3, _4, _5, _6, N, ...) N
 #define MF_SHAPE(...) mf_shape_make(MF__NARGS(__VA_ARGS__), (const int64_t[]){__VA_ARGS__})
 
-mf_shape mf_shape_make(int ndim, const int64_t *dims);
+/* Inline so plugins, which see only the SDK headers, can build shapes without calling in. */
+static inline mf_shape mf_shape_make(int ndim, const int64_t *dims) {
+  mf_shape s;
+  s.ndim = ndim < 0 ? 0 : ndim > MF_MAX_DIMS ? MF_MAX_DIMS : ndim;
+  for (int i = 0; i < MF_MAX_DIMS; i++) s.d[i] = i < s.ndim ? dims[i] : 1;
+  return s;
+}
 int64_t mf_shape_numel(mf_shape s);
 int mf_shape_equal(mf_shape a, mf_shape b);
 /* Writes "[2, 3, 4]" into buf (always NUL-terminated); returns buf. */

@@ -1,0 +1,6 @@
+/* Registers model "dup_model" again, from a second file. */
+#include "dup_common.h"
+static mf_status init(const mf_registrar *reg) {
+  return reg->add_model(reg, &(mf_component_desc){"dup_model", "second of two", 0}, &vt);
+}
+MF_PLUGIN_ENTRY(init)
