@@ -14,6 +14,7 @@ pkgs=(
   liblua5.4-dev            # experiments
   libcairo2-dev            # plots
   libjansson-dev           # JSON
+  python3-h5py             # tests: datasets must open in h5py as plain arrays
 )
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(python3-torch python3-numpy python3-scipy python3-threadpoolctl)
@@ -38,8 +39,14 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 # A stale package list makes installs fail with 404s; refresh when older than a day.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n1)" ]; then
-  "${SUDO[@]}" apt-get update -qq >/dev/null
+  "${SUDO[@]}" apt-get update -qq >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
 fi
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1 || {
+  cat "$log" >&2
+  echo "install-deps: apt-get install failed (output above)" >&2
+  exit 1
+}
 echo "install-deps: done"

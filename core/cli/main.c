@@ -1,27 +1,45 @@
-/* main.c — the `melforge` command: dispatches to one file per subcommand. */
+/* main.c — the `melforge` command: one file per subcommand (cmd_*.c), dispatched here. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "melforge/component.h"
 #include "melforge/melforge.h"
 
+static int cmd_version(int argc, char **argv);
+
+typedef struct command {
+  const char *name;
+  int (*run)(int argc, char **argv); /* argv[0] is the command name */
+  const char *usage;                 /* "synth --out DIR [...]" */
+  const char *summary;
+} command;
+
+/* Keep in the order of a typical session; `melforge --help` prints it as is. */
+static const command COMMANDS[] = {
+    {"plugins", cmd_plugins, "plugins [show NAME]", "list model, feature and augment plugins"},
+    {"version", cmd_version, "version", "version, thread count and BLAS kernels"},
+};
+#define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
+
 static void usage(FILE *f) {
+  fprintf(f, "usage: melforge <command> [options]\n\ncommands:\n");
+  for (int i = 0; i < N_COMMANDS; i++)
+    fprintf(f, "  melforge %s\n      %s\n", COMMANDS[i].usage, COMMANDS[i].summary);
   fprintf(f,
-          "usage: melforge <command> [options]\n"
-          "\n"
-          "commands available in this build:\n"
-          "  plugins          list the model, feature and augment plugins; 'plugins show NAME'\n"
-          "  version          print the version, thread count and BLAS kernels\n"
-          "  help             this text\n"
-          "\n"
-          "planned (see the issues): synth, extract, info, import, run, eval, predict, report,\n"
-          "bench.\n"
-          "\n"
-          "environment: MELFORGE_THREADS sets the threads used by OpenBLAS and melforge.\n");
+          "\noptions every command accepts:\n"
+          "  --threads N        threads for OpenBLAS and melforge's loops (default: all cores,\n"
+          "                     or MELFORGE_THREADS)\n"
+          "  --plugin-path P    ':'-separated plugin files or folders searched first (also\n"
+          "                     MELFORGE_PLUGIN_PATH)\n"
+          "\n'melforge <command> --help' describes one command. Exit codes: 0 success, 1 failure,\n"
+          "2 usage error.\n");
 }
 
-static int cmd_version(void) {
-  mf_runtime_init();
+static int cmd_version(int argc, char **argv) {
+  cli_common common;
+  int rc = cli_common_options(&argc, argv, &common);
+  if (rc) return rc;
   printf("melforge %s\nthreads %d\nblas %s (%s)\n", mf_version(), mf_num_threads(),
          mf_blas_corename(), mf_blas_config());
   return 0;
@@ -30,15 +48,24 @@ static int cmd_version(void) {
 int main(int argc, char **argv) {
   if (argc < 2) {
     usage(stderr);
-    return 2;
+    return MF_EXIT_USAGE;
   }
   const char *cmd = argv[1];
   if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
     usage(stdout);
-    return 0;
+    return MF_EXIT_OK;
   }
-  if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
-  if (!strcmp(cmd, "plugins")) return cmd_plugins(argc - 1, argv + 1);
-  fprintf(stderr, "melforge: unknown command '%s'; run 'melforge --help' for the list\n", cmd);
-  return 2;
+  if (!strcmp(cmd, "--version")) cmd = "version";
+  const char *names[N_COMMANDS];
+  for (int i = 0; i < N_COMMANDS; i++) {
+    names[i] = COMMANDS[i].name;
+    if (!strcmp(cmd, COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+  }
+  const char *hint = mf_closest_name(cmd, names, N_COMMANDS);
+  if (hint)
+    fprintf(stderr, "melforge: unknown command '%s'; did you mean '%s'? (melforge --help lists them)\n",
+            cmd, hint);
+  else
+    fprintf(stderr, "melforge: unknown command '%s'; 'melforge --help' lists the commands\n", cmd);
+  return MF_EXIT_USAGE;
 }

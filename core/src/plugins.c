@@ -111,8 +111,8 @@ static mf_status reg_model(const mf_registrar *r, const mf_component_desc *d, co
 static mf_status reg_feature(const mf_registrar *r, const mf_component_desc *d,
                              const mf_feature_vtable *vt) {
   load_state *ls = r->core;
-  if (!vt || !vt->create || !vt->shape || !vt->compute || !vt->destroy)
-    return mf_set_error(MF_EINVAL, "%s: feature '%s' lacks create, shape, compute or destroy",
+  if (!vt || !vt->create || !vt->layout || !vt->compute || !vt->destroy)
+    return mf_set_error(MF_EINVAL, "%s: feature '%s' lacks create, layout, compute or destroy",
                         ls->path, d && d->name ? d->name : "?");
   return add_component(r, MF_KIND_FEATURE, d, vt, sizeof *vt);
 }
@@ -416,6 +416,7 @@ void mf_model_free(mf_model *m) {
 struct mf_feature {
   const mf_component *c;
   mf_values *v;
+  double sample_rate;
   void *state;
 };
 
@@ -425,6 +426,7 @@ mf_status mf_feature_new(const mf_component *c, const mf_values *v, double sampl
   if (check_kind(c, MF_KIND_FEATURE)) return MF_EINVAL;
   mf_feature *f = calloc(1, sizeof *f);
   f->c = c;
+  f->sample_rate = sample_rate;
   if (v)
     f->v = mf_values_clone(v);
   else
@@ -441,9 +443,10 @@ mf_status mf_feature_new(const mf_component *c, const mf_values *v, double sampl
   return MF_OK;
 }
 
-mf_status mf_feature_shape(const mf_feature *f, int64_t n, mf_shape *out) {
-  return f->c->vt.feature.shape(f->state, n, out);
+mf_status mf_feature_layout_of(const mf_feature *f, int64_t n, mf_feature_layout *out) {
+  return f->c->vt.feature.layout(f->state, n, out);
 }
+double mf_feature_sample_rate(const mf_feature *f) { return f->sample_rate; }
 mf_status mf_feature_compute(const mf_feature *f, const float *audio, int64_t n, float *out) {
   return f->c->vt.feature.compute(f->state, audio, n, out);
 }

@@ -127,7 +127,8 @@ void mf_model_free(mf_model *m);
 typedef struct mf_feature mf_feature;
 mf_status mf_feature_new(const mf_component *c, const mf_values *v, double sample_rate,
                          mf_feature **out);
-mf_status mf_feature_shape(const mf_feature *f, int64_t n_samples, mf_shape *out);
+mf_status mf_feature_layout_of(const mf_feature *f, int64_t n_samples, mf_feature_layout *out);
+double mf_feature_sample_rate(const mf_feature *f);
 /* Thread-safe: several threads may compute on one instance at once. */
 mf_status mf_feature_compute(const mf_feature *f, const float *audio, int64_t n, float *out);
 const mf_values *mf_feature_values(const mf_feature *f);

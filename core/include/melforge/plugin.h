@@ -102,12 +102,22 @@ typedef struct mf_model_vtable {
   void (*destroy)(void *state);
 } mf_model_vtable;
 
-/* A feature turns mono audio at sample_rate into a float array. shape() gives the output
- * shape for n samples; compute() must be safe to call from several threads at once on one
+/* How a feature lays out its output for n samples of audio: the shape, which axis is time
+ * (frames; -1 when there is none) and how many samples one frame advances (hop). The core
+ * uses the time axis to pad or cut segments to a fixed number of frames and, for per-track
+ * extraction, to cut a whole track's features into segments. */
+typedef struct mf_feature_layout {
+  mf_shape shape;
+  int time_axis;
+  int64_t hop;
+} mf_feature_layout;
+
+/* A feature turns mono audio at sample_rate into a float array. layout() describes the
+ * output for n samples; compute() must be safe to call from several threads at once on one
  * instance (keep per-call buffers on the stack or per thread). Plans are made in create. */
 typedef struct mf_feature_vtable {
   void *(*create)(const mf_values *params, double sample_rate);
-  mf_status (*shape)(void *state, int64_t n_samples, mf_shape *out);
+  mf_status (*layout)(void *state, int64_t n_samples, mf_feature_layout *out);
   mf_status (*compute)(void *state, const float *audio, int64_t n_samples, float *out);
   void (*destroy)(void *state);
 } mf_feature_vtable;
