@@ -27,5 +27,10 @@ int cli_load_plugins(const cli_common *c);
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int cmd_plugins(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

@@ -17,6 +17,16 @@ typedef struct command {
 
 /* Keep in the order of a typical session; `melforge --help` prints it as is. */
 static const command COMMANDS[] = {
+    {"synth", cmd_synth, "synth --out DIR [--genres N] [--tracks N] [--seconds S] [--seed N]",
+     "write the built-in demo corpus: generated music in genre-like classes"},
+    {"extract", cmd_extract,
+     "extract --audio DIR --feature NAME [--set key=value ...] [--segments N] --out FILE.h5",
+     "audio folder (one sub-folder per class) -> HDF5 feature dataset"},
+    {"import", cmd_import, "import json|npy SOURCE OUT.h5",
+     "convert the notebooks' MFCC data.json or a folder of .npy arrays into a dataset"},
+    {"info", cmd_info, "info FILE.h5", "what a dataset holds: feature, shape, rows, classes"},
+    {"run", cmd_run, "run EXPERIMENT.lua [--set key=value ...] [--resume] [--out DIR]",
+     "train what a Lua experiment script defines; results go to runs/<name>/<seed>/"},
     {"plugins", cmd_plugins, "plugins [show NAME]", "list model, feature and augment plugins"},
     {"version", cmd_version, "version", "version, thread count and BLAS kernels"},
 };

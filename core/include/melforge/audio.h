@@ -25,7 +25,7 @@ typedef struct mf_audio {
   double sample_rate; /* of samples (the target rate when resampled) */
   double source_rate; /* of the file */
   int source_channels;
-  char format[64];    /* "WAV (Microsoft) 16 bit PCM", for messages and `info` */
+  char format[64];    /* "WAV (Microsoft) Signed 16 bit PCM", for messages and `info` */
 } mf_audio;
 
 /* Reads `path` as mono float at target_rate (0 keeps the file's rate). Errors name the file
@@ -34,7 +34,8 @@ typedef struct mf_audio {
 mf_status mf_audio_read(const char *path, double target_rate, mf_audio *out);
 void mf_audio_free(mf_audio *a);
 
-/* Resamples with libsoxr HQ. *out is malloc'd; *n_out is about n * to / from. */
+/* Resamples with libsoxr HQ. *out is malloc'd (NULL when *n_out is 0); *n_out is
+ * ceil(n * to / from), the length librosa.resample gives. */
 mf_status mf_audio_resample(const float *in, int64_t n, double from_rate, double to_rate,
                             float **out, int64_t *n_out);
 

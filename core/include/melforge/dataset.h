@@ -38,6 +38,8 @@ typedef struct mf_dataset_info {
   double sample_rate;
   char *segmenting;        /* JSON object: {"mode": "equal", "segments": 10, ...} */
   char *source;            /* the audio root or imported file */
+  int time_axis;           /* axis of a row that is time (frames), -1 when unknown; stored as
+                              the attribute time_axis (scalers work per band along the other) */
 } mf_dataset_info;
 
 typedef struct mf_dataset {
@@ -49,6 +51,9 @@ typedef struct mf_dataset {
 } mf_dataset;
 
 mf_status mf_dataset_load(const char *path, mf_dataset **out);
+/* Reads only the description (attributes, classes, tracks, shapes) — cheap, for checking a
+ * cache against its recipe. Free with mf_dataset_info_clear. */
+mf_status mf_dataset_read_info(const char *path, mf_dataset_info *info);
 void mf_dataset_free(mf_dataset *ds);
 /* Writes ds in one go (atomic), e.g. after an import. */
 mf_status mf_dataset_save(const mf_dataset *ds, const char *path);
@@ -58,7 +63,8 @@ void mf_dataset_info_copy(mf_dataset_info *dst, const mf_dataset_info *src);
 void mf_dataset_info_clear(mf_dataset_info *info);
 
 /* Streaming writer: rows are appended in order; commit renames the finished file into
- * place; abort (or a failure) removes the temporary file and leaves `path` untouched. */
+ * place; abort (or a failure) removes the temporary file and leaves `path` untouched.
+ * Commit and abort both free the writer (commit also when it fails). */
 typedef struct mf_dataset_writer mf_dataset_writer;
 mf_status mf_dataset_writer_open(const char *path, const mf_dataset_info *info,
                                  mf_dataset_writer **out);
