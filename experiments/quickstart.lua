@@ -47,5 +47,5 @@ for _, r in ipairs { { a, "MFCC" }, { b, "mel" } } do
                       s.model, feature, s.params_count, s.test.accuracy, s.test.track_accuracy,
                       s.best_epoch))
 end
-print(string.format("  the CNN on mel spectrograms is %+.1f points of track accuracy from the MLP on MFCCs",
+print(string.format("  track accuracy, CNN on mel minus MLP on MFCC: %+.1f points",
                     100 * (b.test.track_accuracy - a.test.track_accuracy)))

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "h5util.h"
 #include "melforge/dataset.h"
 #include "melforge/runtime.h"
 
@@ -27,83 +28,7 @@ static const char *const REQUIRED =
     "every melforge dataset has /features, /labels, /track, /segment, /classes and /tracks";
 
 /* ------------------------------------------------------------------------------------ */
-/* HDF5 plumbing */
-
-static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
-static herr_t innermost(unsigned n, const H5E_error2_t *e, void *user) {
-  if (n != 0 || !e->desc || !*e->desc) return 0;
-  /* File errors carry the system's reason inside a long dump of flags; keep just that. */
-  const char *m = strstr(e->desc, "error message = '");
-  const char *end = m ? strchr(m + 17, '\'') : NULL;
-  if (end)
-    snprintf((char *)user, 256, "%.*s", (int)(end - m - 17), m + 17);
-  else
-    snprintf((char *)user, 256, "%s", e->desc);
-  return 0;
-}
-
-/* The most specific description HDF5 left on its error stack ("" when none); clears it. */
-static const char *h5_reason(char buf[256]) {
-  buf[0] = '\0';
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, buf);
-  H5Eclear2(H5E_DEFAULT);
-  return buf;
-}
-
-/* H5Treclaim is declared by 1.10.8's headers but exported only from 1.12 on. */
-static void reclaim_vlen(hid_t type, hid_t space, void *buf) {
-#if H5_VERSION_GE(1, 12, 0)
-  H5Treclaim(type, space, H5P_DEFAULT, buf);
-#else
-  H5Dvlen_reclaim(type, space, H5P_DEFAULT, buf);
-#endif
-}
-
-static void close_id(hid_t *id) {
-  if (*id >= 0) H5Idec_ref(*id);
-  *id = H5I_INVALID_HID;
-}
-
-static hid_t utf8_vlen_type(void) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  if (t < 0) return t;
-  if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
-    H5Tclose(t);
-    return H5I_INVALID_HID;
-  }
-  return t;
-}
-
-static int write_strings(hid_t file, const char *name, char *const *s, int n) {
-  hsize_t dim = (hsize_t)n;
-  hid_t type = utf8_vlen_type(), space = H5Screate_simple(1, &dim, NULL), d = H5I_INVALID_HID;
-  int ok = type >= 0 && space >= 0;
-  if (ok) d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  ok = ok && d >= 0;
-  if (ok && n > 0) ok = H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) >= 0;
-  close_id(&d);
-  close_id(&space);
-  close_id(&type);
-  return ok ? 0 : -1;
-}
-
-static int write_attr(hid_t loc, const char *name, hid_t type, const void *value) {
-  hid_t space = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
-  int ok = space >= 0;
-  if (ok) a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  ok = ok && a >= 0 && H5Awrite(a, type, value) >= 0;
-  close_id(&a);
-  close_id(&space);
-  return ok ? 0 : -1;
-}
-
-static int write_string_attr(hid_t loc, const char *name, const char *value) {
-  hid_t type = utf8_vlen_type();
-  int rc = type >= 0 ? write_attr(loc, name, type, &value) : -1;
-  close_id(&type);
-  return rc;
-}
+/* Rows (HDF5 plumbing shared with checkpoints is in h5util.c) */
 
 /* A rows dataset: [0, sample...] growing along the first axis, chunked by whole rows. */
 static hid_t create_rows(hid_t file, const char *name, hid_t type, int sample_ndim,
@@ -122,9 +47,9 @@ static hid_t create_rows(hid_t file, const char *name, hid_t type, int sample_nd
       H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
       H5Pset_chunk_cache(dapl, 521, cache_bytes, 1.0) >= 0)
     d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, dapl);
-  close_id(&space);
-  close_id(&dcpl);
-  close_id(&dapl);
+  mf__h5_close(&space);
+  mf__h5_close(&dcpl);
+  mf__h5_close(&dapl);
   return d;
 }
 
@@ -135,7 +60,7 @@ static int append_rows(hid_t d, hid_t memtype, hsize_t total, hsize_t n, const v
   int rank = fspace >= 0 ? H5Sget_simple_extent_ndims(fspace) : -1;
   int ok =
       rank >= 1 && rank <= MF_MAX_DIMS + 1 && H5Sget_simple_extent_dims(fspace, dims, NULL) >= 0;
-  close_id(&fspace);
+  mf__h5_close(&fspace);
   dims[0] = total;
   ok = ok && H5Dset_extent(d, dims) >= 0;
   if (ok) {
@@ -147,8 +72,8 @@ static int append_rows(hid_t d, hid_t memtype, hsize_t total, hsize_t n, const v
          H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, dims, NULL) >= 0 &&
          H5Dwrite(d, memtype, mspace, fspace, H5P_DEFAULT, buf) >= 0;
   }
-  close_id(&fspace);
-  close_id(&mspace);
+  mf__h5_close(&fspace);
+  mf__h5_close(&mspace);
   return ok ? 0 : -1;
 }
 
@@ -190,6 +115,7 @@ void mf_dataset_info_copy(mf_dataset_info *dst, const mf_dataset_info *src) {
   dst->sample_rate = src->sample_rate;
   dst->segmenting = dup_or_null(src->segmenting);
   dst->source = dup_or_null(src->source);
+  dst->time_axis = src->time_axis;
 }
 
 static mf_status check_json_object(const char *path, const char *field, const char *text) {
@@ -265,10 +191,10 @@ struct mf_dataset_writer {
 };
 
 static void writer_close_handles(mf_dataset_writer *w) {
-  close_id(&w->features);
-  close_id(&w->labels);
-  close_id(&w->track);
-  close_id(&w->segment);
+  mf__h5_close(&w->features);
+  mf__h5_close(&w->labels);
+  mf__h5_close(&w->track);
+  mf__h5_close(&w->segment);
   if (w->file >= 0) H5Fclose(w->file);
   w->file = H5I_INVALID_HID;
 }
@@ -295,7 +221,7 @@ static mf_status writer_fail(mf_dataset_writer *w, mf_status code) {
 
 static mf_status h5_fail(mf_dataset_writer *w, const char *what) {
   char r[256];
-  h5_reason(r);
+  mf__h5_reason(r);
   mf_set_error(MF_EIO, "%s: could not %s (HDF5: %s); is the disk full or the folder read-only?",
                w->path, what, r[0] ? r : "unknown error");
   return writer_fail(w, MF_EIO);
@@ -309,15 +235,16 @@ static mf_status write_metadata(mf_dataset_writer *w) {
   gmtime_r(&now, &tm);
   strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
   hid_t root = H5Gopen2(w->file, "/", H5P_DEFAULT);
-  int rc = root < 0 || write_strings(w->file, "/classes", in->classes, in->n_classes) ||
-           write_string_attr(root, "feature", in->feature) ||
-           write_string_attr(root, "feature_params", in->feature_params) ||
-           write_attr(root, "sample_rate", H5T_IEEE_F64LE, &in->sample_rate) ||
-           write_string_attr(root, "segmenting", in->segmenting) ||
-           write_string_attr(root, "source", in->source) ||
-           write_string_attr(root, "melforge_version", mf_version()) ||
-           write_string_attr(root, "created", created);
-  close_id(&root);
+  int rc = root < 0 || mf__h5_write_strings(w->file, "/classes", in->classes, in->n_classes) ||
+           mf__h5_write_string_attr(root, "feature", in->feature) ||
+           mf__h5_write_string_attr(root, "feature_params", in->feature_params) ||
+           mf__h5_write_attr(root, "sample_rate", H5T_IEEE_F64LE, &in->sample_rate) ||
+           mf__h5_write_string_attr(root, "segmenting", in->segmenting) ||
+           mf__h5_write_string_attr(root, "source", in->source) ||
+           mf__h5_write_int64_attr(root, "time_axis", in->time_axis) ||
+           mf__h5_write_string_attr(root, "melforge_version", mf_version()) ||
+           mf__h5_write_string_attr(root, "created", created);
+  mf__h5_close(&root);
   return rc ? h5_fail(w, "write the class names and attributes") : MF_OK;
 }
 
@@ -365,7 +292,7 @@ static mf_status flush_buffer(mf_dataset_writer *w) {
 mf_status mf_dataset_writer_open(const char *path, const mf_dataset_info *info,
                                  mf_dataset_writer **out) {
   *out = NULL;
-  quiet_hdf5();
+  mf__h5_quiet();
   if (!path || !*path) return mf_set_error(MF_EINVAL, "dataset writer: no output path given");
   mf_status st = check_info(path, info);
   if (st) return st;
@@ -391,7 +318,7 @@ mf_status mf_dataset_writer_open(const char *path, const mf_dataset_info *info,
   w->file = H5Fcreate(w->tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
   if (w->file < 0) {
     char r[256];
-    h5_reason(r);
+    mf__h5_reason(r);
     mf_set_error(MF_EIO,
                  "%s: could not create the file (%s); does the folder exist and is it writable?",
                  path, r[0] ? r : "unknown error");
@@ -490,12 +417,12 @@ static mf_status finish(mf_dataset_writer *w) {
   mf_status st = w->features < 0 ? create_datasets(w, n) : MF_OK;
   if (!st) st = flush_buffer(w);
   if (st) return st;
-  if (write_strings(w->file, "/tracks", w->info.tracks, w->info.n_tracks))
+  if (mf__h5_write_strings(w->file, "/tracks", w->info.tracks, w->info.n_tracks))
     return h5_fail(w, "write the track list");
-  close_id(&w->features);
-  close_id(&w->labels);
-  close_id(&w->track);
-  close_id(&w->segment);
+  mf__h5_close(&w->features);
+  mf__h5_close(&w->labels);
+  mf__h5_close(&w->track);
+  mf__h5_close(&w->segment);
   herr_t rc = H5Fclose(w->file);
   w->file = H5I_INVALID_HID;
   if (rc < 0) return h5_fail(w, "finish the file");
@@ -584,7 +511,7 @@ static mf_status open_checked(const reader *r, const char *name, H5T_class_t wan
   *d = H5Dopen2(r->file, name, H5P_DEFAULT);
   if (*d < 0) {
     char why[256];
-    h5_reason(why);
+    mf__h5_reason(why);
     return mf_set_error(MF_EFORMAT, "%s: %s is not a readable dataset (HDF5: %s)", r->path, name,
                         why);
   }
@@ -592,16 +519,16 @@ static mf_status open_checked(const reader *r, const char *name, H5T_class_t wan
   H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
   int nd = s >= 0 ? H5Sget_simple_extent_ndims(s) : -1;
   if (nd > 0 && nd <= MF_MAX_DIMS) H5Sget_simple_extent_dims(s, dims, NULL);
-  close_id(&t);
-  close_id(&s);
+  mf__h5_close(&t);
+  mf__h5_close(&s);
   if (cls != want) {
-    close_id(d);
+    mf__h5_close(d);
     return mf_set_error(MF_EFORMAT, "%s: %s holds %s values; expected %s", r->path, name,
                         class_name(cls), want_text);
   }
   int ok = rank ? nd == rank : nd >= 2 && nd <= MF_MAX_DIMS;
   if (!ok) {
-    close_id(d);
+    mf__h5_close(d);
     if (rank == 1)
       return mf_set_error(MF_EFORMAT, "%s: %s has %d dimensions; expected one value per row",
                           r->path, name, nd);
@@ -613,54 +540,6 @@ static mf_status open_checked(const reader *r, const char *name, H5T_class_t wan
   return MF_OK;
 }
 
-static char *dup_fixed(const char *s, size_t size, H5T_str_t pad) {
-  size_t len = strnlen(s, size);
-  if (pad == H5T_STR_SPACEPAD)
-    while (len > 0 && s[len - 1] == ' ') len--;
-  return strndup(s, len);
-}
-
-/* Reads n strings (variable or fixed length) from a dataset or attribute. */
-static int read_string_values(hid_t obj, int is_attr, hid_t ftype, size_t n, char **out) {
-  hid_t mem = H5Tcopy(ftype);
-  int ok = 0;
-  if (mem < 0) return -1;
-  if (H5Tis_variable_str(ftype) > 0) {
-    char **tmp = calloc(n ? n : 1, sizeof *tmp);
-    hsize_t dim = n;
-    hid_t space = is_attr && n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
-    herr_t rc =
-        is_attr ? H5Aread(obj, mem, tmp) : H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp);
-    if (tmp && space >= 0 && rc >= 0) {
-      ok = 1;
-      for (size_t i = 0; i < n; i++) {
-        out[i] = strdup(tmp[i] ? tmp[i] : "");
-        if (!out[i]) ok = 0;
-      }
-      reclaim_vlen(mem, space, tmp);
-    }
-    close_id(&space);
-    free(tmp);
-  } else {
-    size_t size = H5Tget_size(ftype);
-    H5T_str_t pad = H5Tget_strpad(ftype);
-    char *buf = malloc(size * (n ? n : 1));
-    herr_t rc = !buf      ? -1
-                : is_attr ? H5Aread(obj, mem, buf)
-                          : H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-    if (rc >= 0) {
-      ok = 1;
-      for (size_t i = 0; i < n; i++) {
-        out[i] = dup_fixed(buf + i * size, size, pad);
-        if (!out[i]) ok = 0;
-      }
-    }
-    free(buf);
-  }
-  close_id(&mem);
-  return ok ? 0 : -1;
-}
-
 static mf_status read_string_list(const reader *r, const char *name, char ***out, int *n_out) {
   hid_t d;
   hsize_t dims[MF_MAX_DIMS];
@@ -668,19 +547,19 @@ static mf_status read_string_list(const reader *r, const char *name, char ***out
   mf_status st = open_checked(r, name, H5T_STRING, "strings", 1, &d, dims, &rank);
   if (st) return st;
   if (dims[0] > (hsize_t)INT32_MAX) {
-    close_id(&d);
+    mf__h5_close(&d);
     return mf_set_error(MF_EFORMAT, "%s: %s has %llu entries; at most %d are supported", r->path,
                         name, (unsigned long long)dims[0], INT32_MAX);
   }
   int n = (int)dims[0];
   char **list = calloc(n ? (size_t)n : 1, sizeof *list);
   hid_t t = H5Dget_type(d);
-  int rc = !list || t < 0 || (n > 0 && read_string_values(d, 0, t, (size_t)n, list));
-  close_id(&t);
-  close_id(&d);
+  int rc = !list || t < 0 || (n > 0 && mf__h5_read_string_values(d, 0, t, (size_t)n, list));
+  mf__h5_close(&t);
+  mf__h5_close(&d);
   if (rc) {
     char why[256];
-    h5_reason(why);
+    mf__h5_reason(why);
     for (int i = 0; list && i < n; i++) free(list[i]);
     free(list);
     return mf_set_error(MF_EFORMAT, "%s: could not read the strings in %s (%s)", r->path, name,
@@ -707,11 +586,11 @@ static mf_status read_string_attr(const reader *r, const char *name, const char 
     t = H5Aget_type(a);
     s = H5Aget_space(a);
     if (t >= 0 && s >= 0 && H5Tget_class(t) == H5T_STRING && H5Sget_simple_extent_npoints(s) == 1)
-      rc = read_string_values(a, 1, t, 1, out);
+      rc = mf__h5_read_string_values(a, 1, t, 1, out);
   }
-  close_id(&t);
-  close_id(&s);
-  close_id(&a);
+  mf__h5_close(&t);
+  mf__h5_close(&s);
+  mf__h5_close(&a);
   if (rc) {
     H5Eclear2(H5E_DEFAULT);
     return mf_set_error(MF_EFORMAT, "%s: attribute '%s' of / is not a single string", r->path,
@@ -735,9 +614,9 @@ static mf_status read_rate_attr(const reader *r, double *out) {
     ok = (c == H5T_FLOAT || c == H5T_INTEGER) && H5Sget_simple_extent_npoints(s) == 1 &&
          H5Aread(a, H5T_NATIVE_DOUBLE, out) >= 0;
   }
-  close_id(&t);
-  close_id(&s);
-  close_id(&a);
+  mf__h5_close(&t);
+  mf__h5_close(&s);
+  mf__h5_close(&a);
   if (!ok) {
     H5Eclear2(H5E_DEFAULT);
     return mf_set_error(MF_EFORMAT, "%s: attribute 'sample_rate' of / is not a single number",
@@ -749,7 +628,7 @@ static mf_status read_rate_attr(const reader *r, double *out) {
 static mf_status read_ints(const reader *r, hid_t d, const char *name, int32_t *buf) {
   if (H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
     char why[256];
-    h5_reason(why);
+    mf__h5_reason(why);
     return mf_set_error(MF_EFORMAT, "%s: could not read %s (HDF5: %s)", r->path, name, why);
   }
   return MF_OK;
@@ -812,7 +691,7 @@ static mf_status load_into(const reader *r, mf_dataset *ds) {
   }
   if (H5Dread(df, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->features) < 0) {
     char why[256];
-    h5_reason(why);
+    mf__h5_reason(why);
     st =
         mf_set_error(MF_EFORMAT, "%s: could not read /features (HDF5: %s); the file may be damaged",
                      r->path, why);
@@ -856,17 +735,19 @@ static mf_status load_into(const reader *r, mf_dataset *ds) {
       (st = read_string_attr(r, "source", "", &ds->info.source)))
     goto done;
   st = read_rate_attr(r, &ds->info.sample_rate);
+  int64_t ta;
+  ds->info.time_axis = mf__h5_read_int64_attr(r->file, "time_axis", &ta) == 0 ? (int)ta : -1;
 done:
-  close_id(&df);
-  close_id(&dl);
-  close_id(&dt);
-  close_id(&dsg);
+  mf__h5_close(&df);
+  mf__h5_close(&dl);
+  mf__h5_close(&dt);
+  mf__h5_close(&dsg);
   return st;
 }
 
 mf_status mf_dataset_load(const char *path, mf_dataset **out) {
   *out = NULL;
-  quiet_hdf5();
+  mf__h5_quiet();
   struct stat sb;
   if (stat(path, &sb) != 0) return mf_set_error(MF_ENOTFOUND, "%s: no such file", path);
   if (S_ISDIR(sb.st_mode))
@@ -878,7 +759,7 @@ mf_status mf_dataset_load(const char *path, mf_dataset **out) {
   reader r = {path, H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)};
   if (r.file < 0) {
     char why[256];
-    h5_reason(why);
+    mf__h5_reason(why);
     return mf_set_error(MF_EFORMAT, "%s: not an HDF5 file (or damaged): %s", path, why);
   }
   mf_dataset *ds = calloc(1, sizeof *ds);

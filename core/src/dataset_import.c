@@ -229,6 +229,7 @@ mf_status mf_import_json(const char *json_path, const char *out_path, const mf_i
                      : json_is_number(sr) && json_number_value(sr) > 0 ? json_number_value(sr)
                                                                        : DEFAULT_RATE;
   info.feature = strdup("json");
+  info.time_axis = 0; /* the notebook's MFCC rows are [frames, n_mfcc] */
   info.feature_params = strdup(params);
   info.segmenting = strdup("{\"mode\": \"imported\", \"grouped_by_track\": false}");
   info.source = strdup(json_path);
@@ -675,6 +676,7 @@ mf_status mf_import_npy(const char *dir, const char *out_path, const mf_import_o
     info.n_tracks = tracks.n;
     info.tracks = tracks.v;
     info.feature = "npy";
+    info.time_axis = -1; /* unknown: per-band scaling treats axis 0 as the band axis */
     info.feature_params = "{}";
     info.sample_rate = opt && opt->sample_rate > 0 ? opt->sample_rate : DEFAULT_RATE;
     info.segmenting = "{\"mode\": \"imported\", \"grouped_by_track\": true}";

@@ -468,7 +468,9 @@ mf_status mf_extract_dataset(const mf_extract_config *cfg, mf_extract_summary *s
           }
         } else {
           if (!w) {
+            mf_feature_layout lay;
             info.sample_shape = r->shape;
+            info.time_axis = mf_feature_layout_of(feat, 1 << 16, &lay) == MF_OK ? lay.time_axis : -1;
             if (mf_dataset_writer_open(cfg->out_path, &info, &w) != MF_OK) {
               writer_failed = 1;
               snprintf(failure, sizeof failure, "%s", mf_error());

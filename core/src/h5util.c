@@ -8,7 +8,14 @@
 void mf__h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 static herr_t innermost(unsigned n, const H5E_error2_t *e, void *user) {
-  if (n == 0 && e->desc && *e->desc) snprintf((char *)user, 256, "%s", e->desc);
+  if (n != 0 || !e->desc || !*e->desc) return 0;
+  /* File errors carry the system's reason inside a long dump of flags; keep just that. */
+  const char *m = strstr(e->desc, "error message = '");
+  const char *end = m ? strchr(m + 17, '\'') : NULL;
+  if (end)
+    snprintf((char *)user, 256, "%.*s", (int)(end - m - 17), m + 17);
+  else
+    snprintf((char *)user, 256, "%s", e->desc);
   return 0;
 }
 
@@ -47,39 +54,60 @@ int mf__h5_write_strings(hid_t loc, const char *name, char *const *s, int n) {
   return ok ? 0 : -1;
 }
 
-/* Reads n strings of file type ftype from a dataset or attribute into malloc'd copies. */
-static int read_string_values(hid_t obj, int is_attr, hid_t ftype, size_t n, char **out) {
-  int ok = 1;
+/* H5Treclaim is declared by 1.10.8's headers but exported only from 1.12 on. */
+void mf__h5_reclaim_vlen(hid_t type, hid_t space, void *buf) {
+#if H5_VERSION_GE(1, 12, 0)
+  H5Treclaim(type, space, H5P_DEFAULT, buf);
+#else
+  H5Dvlen_reclaim(type, space, H5P_DEFAULT, buf);
+#endif
+}
+
+static char *dup_fixed(const char *s, size_t size, H5T_str_t pad) {
+  size_t len = strnlen(s, size);
+  if (pad == H5T_STR_SPACEPAD)
+    while (len > 0 && s[len - 1] == ' ') len--;
+  return strndup(s, len);
+}
+
+/* Reads n strings (variable or fixed length) from a dataset or attribute. */
+int mf__h5_read_string_values(hid_t obj, int is_attr, hid_t ftype, size_t n, char **out) {
+  hid_t mem = H5Tcopy(ftype);
+  int ok = 0;
+  if (mem < 0) return -1;
   if (H5Tis_variable_str(ftype) > 0) {
-    hid_t mt = mf__h5_utf8_type();
-    char **tmp = calloc(n ? n : 1, sizeof(char *));
-    ok = mt >= 0 && tmp &&
-         (is_attr ? H5Aread(obj, mt, tmp) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp)) >= 0;
-    for (size_t i = 0; i < n; i++) out[i] = strdup(ok && tmp[i] ? tmp[i] : "");
-    if (ok) {
-      hid_t space = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
-      H5Dvlen_reclaim(mt, space, H5P_DEFAULT, tmp);
-      mf__h5_close(&space);
+    char **tmp = calloc(n ? n : 1, sizeof *tmp);
+    hsize_t dim = n;
+    hid_t space = is_attr && n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
+    herr_t rc =
+        is_attr ? H5Aread(obj, mem, tmp) : H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp);
+    if (tmp && space >= 0 && rc >= 0) {
+      ok = 1;
+      for (size_t i = 0; i < n; i++) {
+        out[i] = strdup(tmp[i] ? tmp[i] : "");
+        if (!out[i]) ok = 0;
+      }
+      mf__h5_reclaim_vlen(mem, space, tmp);
     }
+    mf__h5_close(&space);
     free(tmp);
-    mf__h5_close(&mt);
   } else {
     size_t size = H5Tget_size(ftype);
-    char *buf = calloc(n ? n : 1, size + 1);
-    hid_t mt = H5Tcopy(ftype);
-    ok = buf && mt >= 0 &&
-         (is_attr ? H5Aread(obj, mt, buf) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf)) >= 0;
-    for (size_t i = 0; i < n; i++) {
-      char *s = malloc(size + 1);
-      memcpy(s, ok ? buf + i * size : "", ok ? size : 1);
-      s[size] = '\0';
-      /* Fixed-length strings may be space- or NUL-padded. */
-      for (size_t k = strlen(s); k > 0 && s[k - 1] == ' '; k--) s[k - 1] = '\0';
-      out[i] = s;
+    H5T_str_t pad = H5Tget_strpad(ftype);
+    char *buf = malloc(size * (n ? n : 1));
+    herr_t rc = !buf      ? -1
+                : is_attr ? H5Aread(obj, mem, buf)
+                          : H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    if (rc >= 0) {
+      ok = 1;
+      for (size_t i = 0; i < n; i++) {
+        out[i] = dup_fixed(buf + i * size, size, pad);
+        if (!out[i]) ok = 0;
+      }
     }
     free(buf);
-    mf__h5_close(&mt);
   }
+  mf__h5_close(&mem);
   return ok ? 0 : -1;
 }
 
@@ -93,7 +121,7 @@ int mf__h5_read_strings(hid_t loc, const char *name, char ***out, int *n_out) {
   int rc = -1;
   if (n >= 0 && type >= 0 && H5Tget_class(type) == H5T_STRING) {
     char **v = calloc((size_t)n + 1, sizeof(char *));
-    rc = read_string_values(d, 0, type, (size_t)n, v);
+    rc = mf__h5_read_string_values(d, 0, type, (size_t)n, v);
     *out = v;
     *n_out = (int)n;
   }
@@ -135,7 +163,7 @@ char *mf__h5_read_string_attr(hid_t loc, const char *name) {
   hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
   hid_t type = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
   char *s = NULL;
-  if (type >= 0 && H5Tget_class(type) == H5T_STRING) read_string_values(a, 1, type, 1, &s);
+  if (type >= 0 && H5Tget_class(type) == H5T_STRING) mf__h5_read_string_values(a, 1, type, 1, &s);
   mf__h5_close(&type);
   mf__h5_close(&a);
   return s;

@@ -20,6 +20,12 @@ void mf__h5_close(hid_t *id);
 /* Variable-length UTF-8 string type (close it). */
 hid_t mf__h5_utf8_type(void);
 
+/* Frees what HDF5 allocated for variable-length strings read into buf. */
+void mf__h5_reclaim_vlen(hid_t type, hid_t space, void *buf);
+/* Reads n strings (variable or fixed length, space- or NUL-padded) of file type ftype from
+ * a dataset (is_attr 0) or attribute into malloc'd copies. */
+int mf__h5_read_string_values(hid_t obj, int is_attr, hid_t ftype, size_t n, char **out);
+
 int mf__h5_write_strings(hid_t loc, const char *name, char *const *s, int n);
 /* Reads a 1-d string dataset (variable or fixed length) into malloc'd strings. */
 int mf__h5_read_strings(hid_t loc, const char *name, char ***out, int *n_out);
