@@ -75,8 +75,10 @@ static double timed(worker *ws, int threads, int iters, double *cpu) {
     ws[i].start = &start;
     pthread_create(&th[i], NULL, work, &ws[i]);
   }
-  pthread_barrier_wait(&start);
+  /* The clocks start before the workers are released: were this thread descheduled after
+   * the barrier, they would otherwise miss part of the work. */
   const double t0 = now(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+  pthread_barrier_wait(&start);
   for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
   const double dt = now() - t0;
   if (cpu) *cpu = (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / (threads * iters);
@@ -127,7 +129,7 @@ int main(int argc, char **argv) {
       worker ws[2];
       for (int i = 0; i < threads; i++)
         ws[i] = (worker){fs[k], y[i], n, malloc((size_t)mf_shape_numel(l.shape) * sizeof(float)),
-                         0, NULL};
+                         0,     NULL};
       timed(ws, threads, 2, NULL); /* warm up: page in the buffers */
       const double one = 1.0 / timed(ws, threads, 1, NULL) * threads;
       int iters = (int)(seconds / one);
@@ -143,10 +145,11 @@ int main(int argc, char **argv) {
       for (int i = 0; i < threads; i++) free(ws[i].out);
     }
   }
-  printf("30 s track = %lld samples -> %lld frames; 2 threads = two tracks at once on one "
-         "instance.\ncpu ms = CPU time per track (medians); above ms/track x threads, other "
-         "processes took cores.\n",
-         (long long)n, (long long)frames);
+  printf(
+      "30 s track = %lld samples -> %lld frames; 2 threads = two tracks at once on one "
+      "instance.\ncpu ms = CPU time per track (medians); above ms/track x threads, other "
+      "processes took cores.\n",
+      (long long)n, (long long)frames);
   for (int k = 0; k < 2; k++) mf_feature_free(fs[k]);
   for (int i = 0; i < 2; i++) free(y[i]);
   return 0;

@@ -5,8 +5,8 @@
 --   melforge synth --out demo/genres        # once (make quickstart does it too)
 --   melforge run experiments/compare.lua
 --
--- Twelve short runs (small versions of each architecture, 8 epochs at most): allow about
--- a quarter of an hour on two cores. The seed changes the split, the initial weights, the
+-- Twelve short runs (small versions of each architecture, 8 epochs at most): about ten
+-- minutes on two cores. The seed changes the split, the initial weights, the
 -- shuffling and dropout together, so the spread is what a reader of one number should
 -- expect. Every run keeps its folder in runs/compare_<model>/<seed>; --resume skips the
 -- finished ones after an interruption. Datasets come from demo_data.lua (shared caches).
@@ -76,7 +76,7 @@ for _, e in ipairs(candidates) do
 end
 
 print(string.format("\ncomparison over seeds %s (mean +- sample std)", table.concat(SEEDS, ", ")))
-print(string.format("  %-16s %10s   %-17s   %-17s   %s", "model", "params", "test accuracy",
+print(string.format("  %-16s %10s   %-14s   %-14s   %s", "model", "params", "test accuracy",
                     "track accuracy", "train time per run"))
 for _, r in ipairs(rows) do
   print(string.format("  %-16s %10d   %.3f +- %.3f   %.3f +- %.3f   %.0f s", table.unpack(r)))

@@ -13,6 +13,7 @@ pkgs=(
   libhdf5-dev              # datasets and checkpoints
   liblua5.4-dev            # experiments
   libcairo2-dev            # plots
+  fonts-dejavu-core        # the plots' text font (DejaVu Sans)
   libjansson-dev           # JSON
   python3-h5py             # tests: datasets must open in h5py as plain arrays
 )

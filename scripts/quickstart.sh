@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The main job on the built-in demo data. Until the demo corpus and the training engine
-# exist (issues 4 and 5), it shows what the build can do: version, BLAS kernels, and a
-# smoke run of the core (the two-spirals MLP trained with Adam).
+# The main job on the built-in demo data: synthesize the demo corpus (once), extract MFCC and
+# mel datasets (cached), train the MLP on MFCC and the CNN on mel, and print the results.
+# usage: scripts/quickstart.sh [BUILD_DIR]
 set -euo pipefail
 build=${1:-build}
-"$build/melforge" version
+mf="$build/melforge"
+"$mf" version | head -n 3
+if [ ! -d demo/genres ]; then
+  echo
+  "$mf" synth --out demo/genres
+fi
 echo
-"$build/tests/test_training" test_mlp_learns_two_spirals_with_adam
+"$mf" run experiments/quickstart.lua

@@ -314,6 +314,7 @@ int cmd_run(int argc, char **argv) {
   clear_bar(&ui);
   sigaction(SIGINT, &old, NULL);
 
+  const int n_runs = report.n_runs;
   int failed_runs = 0;
   for (int i = 0; i < report.n_runs; i++) failed_runs += report.runs[i].status != MF_OK;
   if (report.n_runs) print_results(&report);
@@ -321,7 +322,12 @@ int cmd_run(int argc, char **argv) {
 
   if (s == MF_EINTERRUPT) {
     fflush(stdout);
-    fprintf(stderr, "melforge run: %s\ncontinue with:\n  melforge run", mf_error());
+    fprintf(stderr, "melforge run: %s\n", mf_error());
+    if (!n_runs) {
+      free(sets);
+      return EXIT_INTERRUPTED;
+    }
+    fputs("continue with:\n  melforge run", stderr);
     print_arg(script);
     for (int i = 0; i < n_set; i++) {
       fputs(" --set", stderr);

@@ -27,6 +27,12 @@ static const command COMMANDS[] = {
     {"info", cmd_info, "info FILE.h5", "what a dataset holds: feature, shape, rows, classes"},
     {"run", cmd_run, "run EXPERIMENT.lua [--set key=value ...] [--resume] [--out DIR]",
      "train what a Lua experiment script defines; results go to runs/<name>/<seed>/"},
+    {"eval", cmd_eval, "eval CHECKPOINT.h5 [DATASET.h5] [--json] [--top K] [--batch N]",
+     "a checkpoint's report and confusion matrix on its run's test split or a dataset"},
+    {"predict", cmd_predict, "predict CHECKPOINT.h5 AUDIO... [--top K] [--json]",
+     "the genres of audio files, from a checkpoint alone"},
+    {"report", cmd_report, "report RUN_DIR... [--out FILE.html]",
+     "HTML report of a run, or a comparison of runs with paired significance tests"},
     {"plugins", cmd_plugins, "plugins [show NAME]", "list model, feature and augment plugins"},
     {"version", cmd_version, "version", "version, thread count and BLAS kernels"},
 };

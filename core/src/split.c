@@ -170,7 +170,9 @@ static void assign_pool(const int32_t *units, int64_t m, const mf_split_config *
     int64_t n_rest = 0;
     for (int64_t j = 0; j < m; j++) n_rest += (start + j) % k != cfg->fold;
     *dealer = (int)((start + m) % k);
-    int64_t n_val = round_share(cfg->val, n_rest);
+    /* The other folds keep the configured train : val proportion. */
+    const double val_share = cfg->train + cfg->val > 0 ? cfg->val / (cfg->train + cfg->val) : 0;
+    int64_t n_val = round_share(val_share, n_rest);
     if (n_rest >= 1 && n_val > n_rest - 1) n_val = n_rest - 1;
     for (int64_t j = 0; j < m; j++) {
       if ((start + j) % k == cfg->fold) {

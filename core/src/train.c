@@ -17,6 +17,7 @@
 #include "melforge/dataset.h"
 #include "melforge/melforge.h"
 #include "melforge/metrics.h"
+#include "melforge/report.h"
 #include "mf_config.h"
 
 /* Streams saved in checkpoints, by purpose. */
@@ -666,6 +667,9 @@ static mf_status finish(run *r, mf_run_result *out) {
   char *path = join(cfg->out_dir, "summary.json");
   mf_status s = write_text(path, out->summary_json);
   free(path);
+  /* The report only presents the files above: failing to draw it does not fail the run. */
+  if (s == MF_OK && mf_report_run(cfg->out_dir, NULL) != MF_OK)
+    say(r->hooks, "warning: report.html not written: %s", mf_error());
   return s;
 }
 

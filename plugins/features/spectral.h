@@ -31,7 +31,7 @@
  * targets, and the loader picks one for the CPU (GCC function multi-versioning): 8-wide
  * vectors halve their time where AVX2 exists, and the plugin still runs everywhere. Each
  * clone is deterministic; the two may differ in the last bit (FMA contraction). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 &&          \
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && \
     !defined(__AVX2__)
 #define HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
@@ -39,27 +39,27 @@
 #endif
 
 /* The parameters of melspec, which mfcc accepts too (schema entries, in order). */
-#define SPECTRAL_PARAMS                                                                            \
-  {"n_fft", MF_PT_INT, "2048", 16, 65536, NULL, "FFT length in samples"},                          \
-      {"hop_length", MF_PT_INT, "512", 1, 1 << 24, NULL, "samples between successive frames"},    \
-      {"win_length", MF_PT_INT, "0", 0, 65536, NULL,                                               \
-       "Hann window length, zero-padded to n_fft and centred; 0 = n_fft"},                         \
-      {"n_mels", MF_PT_INT, "128", 1, 4096, NULL, "mel bands"},                                    \
-      {"fmin", MF_PT_FLOAT, "0", 0, 1e9, NULL, "lowest band edge in Hz"},                          \
-      {"fmax", MF_PT_FLOAT, "0", 1, 0, NULL, "highest band edge in Hz; 0 or negative = sr/2"},     \
-      {"htk", MF_PT_BOOL, "false", 0, 1, NULL, "HTK mel scale instead of Slaney's"},               \
-      {"norm", MF_PT_STRING, "slaney", 0, -1, "slaney|none",                                       \
-       "slaney: divide each triangle by its width in Hz (constant energy per band)"},              \
-      {"power", MF_PT_FLOAT, "2", 0.01, 16, NULL, "exponent of the magnitude: 2 power, 1 magnitude"}, \
-      {"db", MF_PT_BOOL, "true", 0, 1, NULL,                                                       \
-       "output power_to_db: 10 log10(max(amin, S) / ref), clipped at max - top_db"},               \
-      {"top_db", MF_PT_FLOAT, "80", 1, 0, NULL,                                                    \
-       "dB range kept below the maximum; 0 or negative = no clipping"},                            \
-      {"amin", MF_PT_FLOAT, "1e-10", 1e-30, 1e30, NULL, "floor of S before the logarithm"},        \
-  {                                                                                                \
-    "ref", MF_PT_FLOAT, "1", 0, 1e30, NULL,                                                        \
-        "S that maps to 0 dB; 0 = the maximum of S (librosa's ref=np.max)"                         \
-  }
+/* clang-format off */
+#define SPECTRAL_PARAMS \
+  {"n_fft", MF_PT_INT, "2048", 16, 65536, NULL, "FFT length in samples"}, \
+  {"hop_length", MF_PT_INT, "512", 1, 1 << 24, NULL, "samples between successive frames"}, \
+  {"win_length", MF_PT_INT, "0", 0, 65536, NULL, \
+   "Hann window length, zero-padded to n_fft and centred; 0 = n_fft"}, \
+  {"n_mels", MF_PT_INT, "128", 1, 4096, NULL, "mel bands"}, \
+  {"fmin", MF_PT_FLOAT, "0", 0, 1e9, NULL, "lowest band edge in Hz"}, \
+  {"fmax", MF_PT_FLOAT, "0", 1, 0, NULL, "highest band edge in Hz; 0 or negative = sr/2"}, \
+  {"htk", MF_PT_BOOL, "false", 0, 1, NULL, "HTK mel scale instead of Slaney's"}, \
+  {"norm", MF_PT_STRING, "slaney", 0, -1, "slaney|none", \
+   "slaney: divide each triangle by its width in Hz (constant energy per band)"}, \
+  {"power", MF_PT_FLOAT, "2", 0.01, 16, NULL, "exponent of the magnitude: 2 power, 1 magnitude"}, \
+  {"db", MF_PT_BOOL, "true", 0, 1, NULL, \
+   "output power_to_db: 10 log10(max(amin, S) / ref), clipped at max - top_db"}, \
+  {"top_db", MF_PT_FLOAT, "80", 1, 0, NULL, \
+   "dB range kept below the maximum; 0 or negative = no clipping"}, \
+  {"amin", MF_PT_FLOAT, "1e-10", 1e-30, 1e30, NULL, "floor of S before the logarithm"}, \
+  {"ref", MF_PT_FLOAT, "1", 0, 1e30, NULL, \
+   "S that maps to 0 dB; 0 = the maximum of S (librosa's ref=np.max)"}
+/* clang-format on */
 
 typedef struct spectral_cfg {
   double sr;

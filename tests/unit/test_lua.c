@@ -178,6 +178,91 @@ TEST(test_lua_adam_betas_cosine_and_split_lists) {
   mf_train_config_clear(&c);
 }
 
+TEST(test_lua_dataset_windows_and_ready_files) {
+  const char *src = MIN_HEAD
+      "  data = mf.dataset { audio = 'a', cache = 'w.h5', feature = mf.feature('melspec'),\n"
+      "                      window_seconds = 2, hop_seconds = 0.5, pad = 'drop' },\n"
+      "  schedule = mf.schedule('plateau', { threshold = 0.01, cooldown = 2, min_lr = 1e-6 }),\n"
+      "  early_stopping = false,\n" MIN_TAIL;
+  mf_train_config c;
+  mf_status s = load(src, &c);
+  EXPECT(s == MF_OK, "%s", mf_error());
+  if (s == MF_OK) {
+    EXPECT_EQ_INT(c.data.seg.mode, MF_SEG_WINDOW);
+    EXPECT_NEAR(c.data.seg.window_seconds, 2, 0);
+    EXPECT_NEAR(c.data.seg.hop_seconds, 0.5, 0);
+    EXPECT_EQ_INT(c.data.seg.pad, MF_PAD_DROP);
+    EXPECT(!strcmp(mf_component_name(c.data.feature.component), "melspec"), "feature");
+    EXPECT_NEAR(c.schedule.threshold, 0.01, 0);
+    EXPECT_EQ_INT(c.schedule.cooldown, 2);
+    EXPECT_NEAR(c.schedule.min_lr, 1e-6, 0);
+    EXPECT_EQ_INT(c.early_stopping.enabled, 0);
+    mf_train_config_clear(&c);
+  }
+  s = load(MIN_HEAD "  data = mf.dataset { path = 'ready.h5' },\n" MIN_TAIL, &c);
+  EXPECT(s == MF_OK, "%s", mf_error());
+  if (s == MF_OK) {
+    EXPECT(!strcmp(c.data.path, "ready.h5") && !c.data.audio_dir && !c.data.feature.component,
+           "a ready dataset has no recipe");
+    mf_train_config_clear(&c);
+  }
+  /* data.path given to a recipe replaces it with the ready file. */
+  const char *set = "data.path=other.h5";
+  s = load_with(MIN_HEAD "  data = { audio = 'a', cache = 'c.h5', feature = 'mfcc' },\n" MIN_TAIL,
+                &set, 1, &c);
+  EXPECT(s == MF_OK, "%s", mf_error());
+  if (s == MF_OK) {
+    EXPECT(!strcmp(c.data.path, "other.h5") && !c.data.audio_dir, "recipe kept: %s",
+           c.data.audio_dir);
+    mf_train_config_clear(&c);
+  }
+}
+
+TEST(test_lua_augment_takes_a_list_of_augmentations_only) {
+  mf_train_config c;
+  mf_status s = load(MIN_HEAD "  augment = false,\n" MIN_TAIL, &c);
+  EXPECT(s == MF_OK, "%s", mf_error());
+  if (s == MF_OK) {
+    EXPECT_EQ_INT(c.n_augment, 0);
+    mf_train_config_clear(&c);
+  }
+  EXPECT_ERROR(MIN_HEAD "  augment = { mf.model('mlp') },\n" MIN_TAIL,
+               "exp.lua:2:", "augment[1] expects an augmentation", "the model 'mlp'");
+  EXPECT_ERROR(MIN_HEAD "  augment = { mask = 3 },\n" MIN_TAIL,
+               "augment expects a list of augmentations");
+}
+
+/* Augmentation plugins arrive separately: with them built, the list fills cfg.augment in
+ * order; without, naming one is an error at the script line. */
+TEST(test_lua_augment_list_fills_the_config_in_order) {
+  load_plugins();
+  mf_train_config c;
+  if (!mf_component_find(MF_KIND_AUGMENT, "noise") || !mf_component_find(MF_KIND_AUGMENT, "gain")) {
+    EXPECT_ERROR(MIN_HEAD "  augment = { 'noise' },\n" MIN_TAIL, "exp.lua:2:", "'noise'");
+    return;
+  }
+  const char *set = "augment={gain}";
+  mf_status s =
+      load(MIN_HEAD "  augment = { mf.augment('noise', { p = 0.5 }), 'gain' },\n" MIN_TAIL, &c);
+  EXPECT(s == MF_OK, "%s", mf_error());
+  if (s == MF_OK) {
+    EXPECT_EQ_INT(c.n_augment, 2);
+    EXPECT(!strcmp(mf_component_name(c.augment[0].component), "noise"), "first");
+    EXPECT_NEAR(mf_values_float(c.augment[0].values, "p"), 0.5, 0);
+    EXPECT(!strcmp(mf_component_name(c.augment[1].component), "gain"), "second");
+    mf_train_config_clear(&c);
+  }
+  s = load_with(MIN_HEAD "  augment = { 'noise' },\n" MIN_TAIL, &set, 1, &c);
+  EXPECT(s == MF_OK, "%s", mf_error());
+  if (s == MF_OK) {
+    EXPECT_EQ_INT(c.n_augment, 1);
+    EXPECT(!strcmp(mf_component_name(c.augment[0].component), "gain"), "--set replaces the list");
+    mf_train_config_clear(&c);
+  }
+  EXPECT_ERROR("local mf = require 'melforge'\nlocal a = mf.augment('noise', { pp = 1 })\n",
+               "exp.lua:2:", "augment 'noise' has no parameter 'pp'; did you mean 'p'?");
+}
+
 TEST(test_lua_defaults_match_the_engine_defaults) {
   mf_train_config c, d;
   mf_status s = load(MIN_HEAD MIN_TAIL, &c);
@@ -671,4 +756,51 @@ TEST(test_lua_script_without_experiment_or_run_is_an_error) {
          "%s", mf_error());
   EXPECT_EQ_INT(rep.n_runs, 0);
   mf_lua_report_clear(&rep);
+}
+
+/* ---- the shipped scripts ----------------------------------------------------------------------
+ */
+
+static void experiments_path(const char *file, char *buf, size_t n) {
+  snprintf(buf, n, "%s/../../experiments/%s", mftest_data_dir(), file);
+}
+
+TEST(test_lua_shipped_gtzan_scripts_resolve) {
+  load_plugins();
+  static const char *const scripts[][2] = {{"gtzan_mlp_mfcc", "mlp"},
+                                           {"gtzan_cnn_mel", "cnn"},
+                                           {"gtzan_crnn", "crnn"},
+                                           {"gtzan_cnn_transformer", "cnn_transformer"}};
+  for (int i = 0; i < 4; i++) {
+    char path[1024], file[64];
+    snprintf(file, sizeof file, "%s.lua", scripts[i][0]);
+    experiments_path(file, path, sizeof path);
+    mf_train_config c;
+    mf_status s = mf_lua_load_config(path, NULL, NULL, &c);
+    EXPECT(s == MF_OK, "%s: %s", file, mf_error());
+    if (s != MF_OK) continue;
+    EXPECT(!strcmp(c.name, scripts[i][0]), "%s: name %s", file, c.name);
+    EXPECT(!strcmp(mf_component_name(c.model.component), scripts[i][1]), "%s: model", file);
+    EXPECT(c.data.audio_dir && !strcmp(c.data.audio_dir, "data/genres"), "%s: audio", file);
+    EXPECT_EQ_INT(c.data.seg.segments, 10);
+    EXPECT_EQ_INT(c.split.group_by_track, 1);
+    EXPECT_EQ_INT(c.early_stopping.enabled, 1);
+    mf_train_config_clear(&c);
+  }
+}
+
+/* The demo scripts train with mf.run, which reading the configuration refuses: reaching it
+ * means every experiment they define (all before the first mf.run) was built and checked. */
+TEST(test_lua_shipped_demo_scripts_define_valid_experiments) {
+  load_plugins();
+  static const char *const scripts[] = {"quickstart.lua", "compare.lua"};
+  for (int i = 0; i < 2; i++) {
+    char path[1024];
+    experiments_path(scripts[i], path, sizeof path);
+    mf_train_config c;
+    mf_status s = mf_lua_load_config(path, NULL, NULL, &c);
+    EXPECT(s != MF_OK && strstr(mf_error(), "mf.run cannot be used"), "%s: %s", scripts[i],
+           s == MF_OK ? "accepted" : mf_error());
+    if (s == MF_OK) mf_train_config_clear(&c);
+  }
 }

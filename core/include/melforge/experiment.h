@@ -7,7 +7,8 @@
  *   mf.dataset { path = "x.h5" }  or  mf.dataset { audio = DIR, feature = ..., cache = "x.h5" }
  *   mf.feature(name, params)  mf.model(name, params)  mf.augment(name, params)
  *   mf.optimizer(name, params)  mf.schedule(name, params)
- *   mf.run(experiment [, overrides])  -> the run's summary.json as a Lua table
+ *   mf.run(experiment [, overrides])  -> the run's summary.json as a Lua table (+ run_dir)
+ *   mf.version
  *
  * Every constructor validates its arguments when it is called: an unknown key or plugin
  * parameter (with a "did you mean" hint), a wrong type or a missing required key is an
@@ -32,6 +33,8 @@
  * the experiment's `out` key, else "runs"; relative paths are relative to the working
  * directory. With opt->resume, a run whose folder holds summary.json is not run again (its
  * summary is read back), one with last.h5 continues from it, any other starts afresh.
+ * Without it, a folder holding an earlier run is reused and its summary.json removed first
+ * (so a later --resume cannot mistake it for this run's).
  *
  * Overrides (opt->set, "key=value" as given to --set) apply to every run, after the
  * script's own settings: dotted keys reach into sections and plugin parameters
@@ -40,8 +43,8 @@
  * (numbers, true/false, {1, 2} lists, bare strings).
  *
  * Interruption: when *opt->hooks->interrupt becomes non-zero the running training stops
- * after its step and writes last.h5, and the script is stopped: the call returns
- * MF_EINTERRUPT and the report marks the run interrupted.
+ * after its step and writes last.h5, and the script is stopped (Lua code too, between
+ * runs): the call returns MF_EINTERRUPT and the report marks the run interrupted.
  */
 #ifndef MELFORGE_EXPERIMENT_H
 #define MELFORGE_EXPERIMENT_H

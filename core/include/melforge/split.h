@@ -13,7 +13,7 @@
  * Ratios: per class, round(test * n) groups go to test, round(val * n) to validation, the
  * rest to training (at least one to training when the class has any). K-fold: groups of each
  * class are shuffled and dealt round-robin into k folds; fold i is the test set and the
- * validation set is carved from the other folds with the val ratio (of the remainder).
+ * other folds are shared between training and validation in the train : val proportion.
  */
 #ifndef MELFORGE_SPLIT_H
 #define MELFORGE_SPLIT_H
