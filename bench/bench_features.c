@@ -147,8 +147,8 @@ int main(int argc, char **argv) {
   }
   printf(
       "30 s track = %lld samples -> %lld frames; 2 threads = two tracks at once on one "
-      "instance.\ncpu ms = CPU time per track (medians); above ms/track x threads, other "
-      "processes took cores.\n",
+      "instance.\ncpu ms = CPU time per track; below ms/track x threads, other processes held "
+      "the cores.\n",
       (long long)n, (long long)frames);
   for (int k = 0; k < 2; k++) mf_feature_free(fs[k]);
   for (int i = 0; i < 2; i++) free(y[i]);

@@ -221,7 +221,7 @@ int cmd_report(int argc, char **argv) {
       cli_progress_update(&bar, written, NULL);
     }
     cli_progress_finish(&bar);
-    printf("wrote report.html in %d run folder%s\n", written, written == 1 ? "" : "s");
+    if (written) printf("wrote report.html in %d run folder%s\n", written, written == 1 ? "" : "s");
   }
   free(has);
 
@@ -236,7 +236,10 @@ int cmd_report(int argc, char **argv) {
   free(text);
   char *folder = out ? NULL : common_folder(&runs);
   char *page = NULL;
-  if (!out && folder && asprintf(&page, "%s/report.html", folder) < 0) page = NULL;
+  if (!out && folder && !strcmp(folder, "."))
+    page = strdup("report.html");
+  else if (!out && folder && asprintf(&page, "%s/report.html", folder) < 0)
+    page = NULL;
   const char *target = out ? out : page;
   if (!target) {
     cli_error("report", "out of memory");

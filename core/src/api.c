@@ -38,6 +38,7 @@ static const mf_api g_api = {
     .tensor = mf_ctx_tensor,
     .zeros = mf_ctx_zeros,
     .tensor_from = mf_ctx_tensor_from,
+    .release = mf_ctx_release,
     .add = mf_add,
     .sub = mf_sub,
     .mul = mf_mul,

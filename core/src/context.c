@@ -147,8 +147,17 @@ void *mf__scratch(mf_ctx *ctx, size_t bytes) { return mf_ctx_alloc(ctx, bytes); 
 void mf__release(mf_ctx *ctx, void *p, size_t bytes) {
   if (!p) return;
   bytes = round_up(bytes ? bytes : 1, ALIGN);
+  /* A block handed back twice (a tensor and its alias) must not be listed twice. */
+  for (int i = 0; i < ctx->nfree; i++)
+    if (ctx->freel[i].p == p) return;
   if (ctx->nfree < FREE_SLOTS) ctx->freel[ctx->nfree++] = (freeblk){p, bytes};
   /* A full list just forgets the block until reset. */
+}
+
+void mf_ctx_release(mf_ctx *ctx, mf_tensor *t) {
+  if (!t || ctx->grad_enabled || (t->flags & MF_HEAP) || !t->data) return;
+  mf__release(ctx, t->data, (size_t)t->numel * sizeof(float));
+  t->data = NULL;
 }
 
 static mf_tensor *new_struct(mf_ctx *ctx, mf_shape shape) {

@@ -58,9 +58,15 @@ static mf_status plot_curves(const json_t *sum, const mf__history *h, mf_png *ou
       {"Loss", "epoch", "cross-entropy loss", loss, 2, 1, mark, best},
       {"Accuracy", "epoch", "accuracy (segments)", acc, 2, 1, mark, best},
   };
-  mf_plot_legend legend[3] = {
-      {"train", TRAIN_COLOR, 0}, {"validation", VAL_COLOR, 0}, {"best epoch", MARK_COLOR, 1}};
-  mf_plot_figure fig = {1200, 480, title, subtitle, panels, 2, legend, best_epoch > 0 ? 3 : 2};
+  /* Without a validation set only the training lines are drawn and named. */
+  int has_val = 0;
+  for (int i = 0; i < h->n; i++)
+    has_val |= isfinite(h->col[MF__H_VAL_LOSS][i]) || isfinite(h->col[MF__H_VAL_ACCURACY][i]);
+  panels[0].n_lines = panels[1].n_lines = has_val ? 2 : 1;
+  mf_plot_legend legend[3] = {{"train", TRAIN_COLOR, 0}, {"validation", VAL_COLOR, 0}};
+  int n_legend = has_val ? 2 : 1;
+  if (best_epoch > 0) legend[n_legend++] = (mf_plot_legend){"best epoch", MARK_COLOR, 1};
+  mf_plot_figure fig = {1200, 480, title, subtitle, panels, 2, legend, n_legend};
   return mf_plot_lines(&fig, out, NULL);
 }
 
@@ -493,7 +499,7 @@ mf_status mf_report_find_runs(const char *root, char ***dirs, int *n) {
     mf_report_free_dirs(l.v, l.n);
     return s;
   }
-  qsort(l.v, (size_t)l.n, sizeof(char *), cmp_str);
+  if (l.n > 1) qsort(l.v, (size_t)l.n, sizeof(char *), cmp_str);
   *dirs = l.v, *n = l.n;
   return MF_OK;
 }

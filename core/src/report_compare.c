@@ -467,8 +467,8 @@ char *mf_comparison_text(const mf_comparison *c) {
   if (c->n_pairs) {
     mf__text_addf(&t,
                   "\npaired tests on the same test rows: accuracy difference A - B with a "
-                  "bootstrap %.0f%% interval (%d resamples); McNemar's test (b: only A right, c: "
-                  "only B right)\n",
+                  "bootstrap %.0f%% interval\n(%d resamples); McNemar's test on b (only A "
+                  "right) and c (only B right)\n",
                   100 * (1 - MF_REPORT_BOOTSTRAP_ALPHA), MF_REPORT_BOOTSTRAP_RESAMPLES);
     int wa = 1, wb = 1;
     for (int p = 0; p < c->n_pairs; p++) {

@@ -153,27 +153,42 @@ int conv_stack_create(const mf_api *mf, conv_stack *cs, const char *prefix, mf_p
   return 1;
 }
 
+mf_tensor *chain_step(const mf_api *mf, mf_ctx *ctx, mf_tensor *x, mf_tensor *y, int *owned) {
+  if (y != x && y->data != x->data && *owned) mf->release(ctx, x);
+  *owned = 1;
+  return y;
+}
+
 mf_tensor *conv_stack_forward(const mf_api *mf, const conv_stack *cs, mf_ctx *ctx, mf_tensor *x,
                               int training) {
   const conv_stack_cfg *cfg = &cs->cfg;
   mf_conv2d_opts co = {.same = 1};
+  int owned = 0; /* the input is the caller's: never released */
   for (int i = 0; i < cs->nlayers; i++) {
     const conv_layer *l = &cs->layer[i];
-    x = mf->conv2d(ctx, x, l->w, l->b, &co);
+    x = chain_step(mf, ctx, x, mf->conv2d(ctx, x, l->w, l->b, &co), &owned);
     if (cfg->order == ORDER_CONV_BN_RELU)
-      x = mf->batchnorm(ctx, x, l->bn_g, l->bn_b, l->bn_m, l->bn_v, training, BN_MOMENTUM, BN_EPS);
+      x = chain_step(mf, ctx, x,
+               mf->batchnorm(ctx, x, l->bn_g, l->bn_b, l->bn_m, l->bn_v, training, BN_MOMENTUM,
+                             BN_EPS),
+               &owned);
     x = mf->relu_(ctx, x); /* neither conv nor batchnorm reads its output in backward */
     if (l->pool_after < 0) continue;
     int b = l->pool_after;
     if (cfg->pool[b][0] > 1 || cfg->pool[b][1] > 1) {
       mf_pool2d_opts po = {.kernel = {cfg->pool[b][0], cfg->pool[b][1]}};
-      x = mf->max_pool2d(ctx, x, &po);
+      x = chain_step(mf, ctx, x, mf->max_pool2d(ctx, x, &po), &owned);
     }
     if (cfg->order == ORDER_CONV_RELU_POOL_BN)
-      x = mf->batchnorm(ctx, x, l->bn_g, l->bn_b, l->bn_m, l->bn_v, training, BN_MOMENTUM, BN_EPS);
+      x = chain_step(mf, ctx, x,
+               mf->batchnorm(ctx, x, l->bn_g, l->bn_b, l->bn_m, l->bn_v, training, BN_MOMENTUM,
+                             BN_EPS),
+               &owned);
     if (cfg->dropout > 0)
-      x = cfg->spatial_dropout ? mf->dropout2d(ctx, x, cfg->dropout, training)
-                               : mf->dropout(ctx, x, cfg->dropout, training);
+      x = chain_step(mf, ctx, x,
+               cfg->spatial_dropout ? mf->dropout2d(ctx, x, cfg->dropout, training)
+                                    : mf->dropout(ctx, x, cfg->dropout, training),
+               &owned);
   }
   return x;
 }

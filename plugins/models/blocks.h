@@ -51,6 +51,11 @@ int conv_stack_cfg_read(const mf_api *mf, const mf_values *v, const char *dropou
 /* Registers the parameters "<prefix>.<i>.*" for an input [c, h, w]; NULL-safe errors. */
 int conv_stack_create(const mf_api *mf, conv_stack *cs, const char *prefix, mf_params *store,
                       int64_t c, int64_t h, int64_t w, mf_rng *rng);
+/* y = op(x) in a chain: in evaluation, x's memory goes back to the arena once y exists
+ * (mf_ctx_release) unless x is the caller's input (*owned == 0 at the chain's start) or y
+ * shares its data. Returns y and marks it owned. */
+mf_tensor *chain_step(const mf_api *mf, mf_ctx *ctx, mf_tensor *x, mf_tensor *y, int *owned);
+
 mf_tensor *conv_stack_forward(const mf_api *mf, const conv_stack *cs, mf_ctx *ctx, mf_tensor *x,
                               int training);
 

@@ -50,6 +50,13 @@ mf_tensor *mf_ctx_tensor(mf_ctx *ctx, mf_shape shape);
 mf_tensor *mf_ctx_zeros(mf_ctx *ctx, mf_shape shape);
 /* A context tensor holding a copy of `data` (numel floats). */
 mf_tensor *mf_ctx_tensor_from(mf_ctx *ctx, mf_shape shape, const float *data);
+/* Hint that t will not be read again in this step: in no-grad mode (evaluation) its memory
+ * goes back to the arena for the ops that follow, so inference of a deep network needs
+ * about two activations' worth of memory instead of all of them. Ignored in grad mode (the
+ * tape may need t). The caller must not touch t, nor any view of its data, afterwards; only
+ * tensors made by ops may be released (not the caller's input). */
+void mf_ctx_release(mf_ctx *ctx, mf_tensor *t);
+
 /* Raw arena memory (64-byte aligned), valid until the next reset. */
 void *mf_ctx_alloc(mf_ctx *ctx, size_t bytes);
 

@@ -169,6 +169,7 @@ typedef struct mf_api {
   mf_tensor *(*tensor)(mf_ctx *ctx, mf_shape shape);
   mf_tensor *(*zeros)(mf_ctx *ctx, mf_shape shape);
   mf_tensor *(*tensor_from)(mf_ctx *ctx, mf_shape shape, const float *data);
+  void (*release)(mf_ctx *ctx, mf_tensor *t); /* see mf_ctx_release in context.h */
 
   /* ops (see ops.h for each one's contract) */
   mf_tensor *(*add)(mf_ctx *ctx, mf_tensor *a, mf_tensor *b);
