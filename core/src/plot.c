@@ -225,9 +225,13 @@ static void axis_make(axis *a, double lo, double hi, double target, int integer)
   while ((hi - lo) / a->step > 60) a->step *= 2; /* guards the tick array */
   a->decimals = a->step >= 1 ? 0 : (int)ceil(-log10(a->step) - 1e-9);
   a->n_ticks = 0;
-  for (double t = ceil(lo / a->step - 1e-9) * a->step; t <= hi + 1e-9 * a->step && a->n_ticks < 64;
-       t += a->step)
+  /* Multiples of the step, computed (not accumulated) so no rounding drift creeps in. */
+  const double first = ceil(lo / a->step - 1e-9);
+  for (int i = 0; i < 64; i++) {
+    double t = (first + i) * a->step;
+    if (t > hi + 1e-9 * a->step) break;
     a->ticks[a->n_ticks++] = fabs(t) < a->step * 1e-6 ? 0 : t;
+  }
 }
 
 static void tick_label(const axis *a, double v, char *buf, size_t size) {

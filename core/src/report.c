@@ -161,7 +161,7 @@ static void model_params(mf__text *t, const json_t *params) {
 
 static void summary_table(mf__text *t, const json_t *sum, const char *run_dir) {
   char b[512];
-  mf__text_add(t, "<table>\n<tbody>\n");
+  mf__text_add(t, "<table class=\"kv\">\n<tbody>\n");
   kv(t, "experiment", jstr(sum, "experiment", "?"));
   kv(t, "model", jstr(sum, "model", "?"));
   kv_begin(t, "model parameters");
