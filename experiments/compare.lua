@@ -1,6 +1,8 @@
 -- compare.lua — MLP vs CNN vs CRNN vs CNN-Transformer on the demo corpus, three seeds each:
 -- the mean and standard deviation of test accuracy (per 3 s segment) and track accuracy
--- (majority vote over a track's segments) per model, from the summaries mf.run returns.
+-- (a track's segment probabilities averaged) per model, from the summaries mf.run returns,
+-- and the comparison report runs/compare.html (curves of every run, McNemar's test and a
+-- bootstrap interval of the accuracy difference between models on the same test rows).
 --
 --   melforge synth --out demo/genres        # once (make quickstart does it too)
 --   melforge run experiments/compare.lua
@@ -60,11 +62,12 @@ local function mean_std(xs)
   return mean, n > 1 and math.sqrt(sq / (n - 1)) or 0
 end
 
-local rows = {}
+local rows, summaries = {}, {}
 for _, e in ipairs(candidates) do
   local acc, track, seconds, params = {}, {}, 0, 0
   for _, seed in ipairs(SEEDS) do
     local s = mf.run(e, { seed = seed })
+    summaries[#summaries + 1] = s
     acc[#acc + 1] = s.test.accuracy
     track[#track + 1] = s.test.track_accuracy
     seconds = seconds + s.train_seconds
@@ -81,3 +84,5 @@ print(string.format("  %-16s %10s   %-14s   %-14s   %s", "model", "params", "tes
 for _, r in ipairs(rows) do
   print(string.format("  %-16s %10d   %.3f +- %.3f   %.3f +- %.3f   %.0f s", table.unpack(r)))
 end
+
+print("\ncomparison report: " .. mf.report(summaries, "runs/compare.html"))

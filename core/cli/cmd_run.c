@@ -33,7 +33,7 @@ static void usage(FILE *f) {
           "\n"
           "runs the experiment the script returns, or the runs it starts with mf.run; each run\n"
           "writes its folder DIR/<experiment>/<seed>/ (metrics.csv, summary.json, config.json,\n"
-          "best.h5, last.h5)\n"
+          "best.h5, last.h5, test_predictions.csv, report.html, curves.png, confusion.png)\n"
           "\n"
           "  --set key=value  override a setting of every run, after the script's own:\n"
           "                   epochs=5, seed=3, optimizer.lr=1e-4, model.dropout=0.3,\n"

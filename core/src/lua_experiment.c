@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "lua_internal.h"
+#include "melforge/report.h"
 #include "melforge/runtime.h"
 
 typedef struct lstate {
@@ -300,6 +301,41 @@ static int resolve_returned(lua_State *L) {
   return 0;
 }
 
+/* mf.report(run_dirs, html_path): the comparison report of runs (mf.run's summaries carry
+ * run_dir), as `melforge report` writes it. Returns the path. */
+static int l_report(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char *out = luaL_checkstring(L, 2);
+  int n = (int)luaL_len(L, 1);
+  if (n < 1) return luaL_error(L, "mf.report needs at least one run folder");
+  char **dirs = calloc((size_t)n, sizeof(char *));
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, 1, i + 1);
+    /* A run folder, or a summary table from mf.run. */
+    if (lua_istable(L, -1)) lua_getfield(L, -1, "run_dir");
+    const char *d = lua_tostring(L, -1);
+    dirs[i] = d ? strdup(d) : NULL;
+    lua_settop(L, 2);
+    if (!dirs[i]) {
+      for (int k = 0; k < i; k++) free(dirs[k]);
+      free(dirs);
+      return luaL_error(L, "mf.report: entry %d is neither a run folder nor a summary of mf.run",
+                        i + 1);
+    }
+  }
+  mf_comparison cmp;
+  mf_status st = mf_comparison_load(dirs, n, &cmp);
+  if (st == MF_OK) {
+    st = mf_comparison_write_html(&cmp, out);
+    mf_comparison_free(&cmp);
+  }
+  for (int i = 0; i < n; i++) free(dirs[i]);
+  free(dirs);
+  if (st != MF_OK) return luaL_error(L, "mf.report: %s", mf_error());
+  lua_pushstring(L, out);
+  return 1;
+}
+
 /* ---- the state ---------------------------------------------------------------------------- */
 
 static int open_melforge(lua_State *L) {
@@ -307,6 +343,8 @@ static int open_melforge(lua_State *L) {
   lcfg_open(L);
   lua_pushcfunction(L, l_run);
   lua_setfield(L, -2, "run");
+  lua_pushcfunction(L, l_report);
+  lua_setfield(L, -2, "report");
   lua_pushstring(L, mf_version());
   lua_setfield(L, -2, "version");
   return 1;

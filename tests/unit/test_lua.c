@@ -667,9 +667,10 @@ TEST(test_lua_run_trains_and_returns_the_summary_as_a_table) {
            "local mf = require 'melforge'\n"
            "local e = mf.experiment { name = 'tiny', data = '%s', epochs = 2, batch_size = 16,\n"
            "  model = mf.model('mlp', { hidden = { 16 }, dropout = { 0 } }) }\n"
-           "local acc = {}\n"
+           "local acc, runs = {}, {}\n"
            "for seed = 1, 2 do\n"
            "  local s = mf.run(e, { seed = seed })\n"
+           "  runs[#runs + 1] = s\n"
            "  assert(math.type(s.epochs_run) == 'integer' and s.epochs_run == 2, 'epochs_run')\n"
            "  assert(s.seed == seed and s.model == 'mlp' and #s.classes == 3, 'header')\n"
            "  assert(s.test.accuracy >= 0 and s.test.accuracy <= 1, 'accuracy')\n"
@@ -677,8 +678,9 @@ TEST(test_lua_run_trains_and_returns_the_summary_as_a_table) {
            "  assert(s.run_dir == '%s/runs/tiny/' .. seed, s.run_dir)\n"
            "  acc[#acc + 1] = s.test.accuracy\n"
            "end\n"
+           "assert(mf.report(runs, '%s/cmp.html') == '%s/cmp.html', 'report path')\n"
            "return e\n",
-           data, g_dir);
+           data, g_dir, g_dir, g_dir);
   char root[128];
   snprintf(root, sizeof root, "%s/runs", g_dir);
   mf_lua_options opt = {0};
@@ -688,6 +690,9 @@ TEST(test_lua_run_trains_and_returns_the_summary_as_a_table) {
   EXPECT(s == MF_OK, "%s", mf_error());
   /* The returned experiment went through mf.run: it is not run a third time. */
   EXPECT_EQ_INT(rep.n_runs, 2);
+  char html[256];
+  snprintf(html, sizeof html, "%s/cmp.html", g_dir);
+  EXPECT(access(html, F_OK) == 0, "mf.report did not write %s", html);
   for (int i = 0; i < rep.n_runs; i++) {
     const mf_lua_run *r = &rep.runs[i];
     EXPECT(r->status == MF_OK && r->result.summary_json, "run %d: status %d", i, r->status);
