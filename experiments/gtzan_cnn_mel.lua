@@ -20,7 +20,8 @@
 --   * a 64/16/20 % split of the tracks, stratified by genre, grouped by track; min-max
 --     scaling fitted on the training rows; early stopping with the best epoch's weights
 --     evaluated on the test set, per segment and per track
--- SpecAugment (frequency and time masks) joins once the augmentation plugins exist.
+--   * SpecAugment on training batches: two frequency masks of up to 15 mel bands and two
+--     time masks of up to 25 frames, filled with the segment's mean (the notebooks' layers)
 --
 -- The features are extracted once into data/gtzan_mel.h5, shared with gtzan_crnn.lua and
 -- gtzan_cnn_transformer.lua (same recipe).
@@ -35,6 +36,8 @@ return mf.experiment {
   },
   split = { train = 0.64, val = 0.16, test = 0.20, stratify = true, group = "track" },
   scaler = "minmax",
+  augment = { mf.augment("specaugment", { freq_masks = 2, freq_mask = 15, time_masks = 2,
+                                          time_mask = 25, mask_value = "mean" }) },
   model = mf.model("cnn", { filters = { 32, 64, 128 }, dense = { 128 }, dropout = 0.25,
                             head_dropout = 0.5 }),
   optimizer = mf.optimizer("adam", { lr = 1e-3, weight_decay = 1e-4 }),

@@ -34,6 +34,8 @@ static const command COMMANDS[] = {
     {"report", cmd_report, "report RUN_DIR... [--out FILE.html]",
      "HTML report of a run, or a comparison of runs with paired significance tests"},
     {"plugins", cmd_plugins, "plugins [show NAME]", "list model, feature and augment plugins"},
+    {"bench", cmd_bench, "bench [MODEL...] [--threads N] [--json FILE] [--quick] | bench features",
+     "training/inference speed and peak memory of the reference models; feature speed"},
     {"version", cmd_version, "version", "version, thread count and BLAS kernels"},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])

@@ -214,6 +214,8 @@ void mf_ctx_set_dropout_rng(mf_ctx *ctx, const mf_rng *rng) { ctx->dropout_rng =
 mf_rng mf_ctx_dropout_rng(const mf_ctx *ctx) { return ctx->dropout_rng; }
 mf_rng *mf__dropout_rng(mf_ctx *ctx) { return &ctx->dropout_rng; }
 
+mf_node *mf__tape_last(const mf_ctx *ctx) { return ctx->tape; }
+
 mf_ctx_stats mf_ctx_stats_get(const mf_ctx *ctx) {
   mf_ctx_stats s = {0};
   for (int i = 0; i < ctx->nchunks; i++) s.arena_capacity += ctx->chunks[i].cap;

@@ -57,6 +57,10 @@ mf_node *mf__record(mf_ctx *ctx, const char *op, mf_backward_fn backward, mf_ten
 /* Whether any of the tensors requires gradients and grad mode is on (op would record). */
 int mf__will_record(const mf_ctx *ctx, int n, mf_tensor *const *ts);
 
+/* The step's last tape node (earlier ones via prev), NULL when nothing was recorded: for
+ * tools that inspect what a step computed (bench counts multiply-accumulates from it). */
+mf_node *mf__tape_last(const mf_ctx *ctx);
+
 /* Gradient destination of t for a backward function. NULL when t needs no gradient.
  * *accumulate = 0: the buffer holds garbage, overwrite it; 1: add into it. */
 float *mf__gin(mf_ctx *ctx, mf_tensor *t, int *accumulate);
