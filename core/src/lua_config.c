@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "lua_internal.h"
+#include "textparse.h"
 
 /* ---- errors -------------------------------------------------------------------------------- */
 
@@ -204,97 +205,37 @@ static int sorted_keys(lua_State *L, const cfgctx *c, int idx, const char **keys
 
 /* ---- text (--set values), read the way plugin parameters are on the command line ---------- */
 
-static int parse_int_text(const char *t, int64_t *out) {
-  while (isspace((unsigned char)*t)) t++;
-  if (!*t) return 0;
-  char *end;
-  errno = 0;
-  double d = strtod(t, &end);
-  while (isspace((unsigned char)*end)) end++;
-  if (*end || errno || d != floor(d) || !(fabs(d) < 9e15)) return 0;
-  *out = (int64_t)d;
-  return 1;
-}
-
-static int parse_num_text(const char *t, double *out) {
-  while (isspace((unsigned char)*t)) t++;
-  if (!*t) return 0;
-  char *end;
-  errno = 0;
-  double d = strtod(t, &end);
-  while (isspace((unsigned char)*end)) end++;
-  if (*end || !isfinite(d)) return 0;
-  *out = d;
-  return 1;
-}
-
-static int parse_bool_text(const char *t, int *out) {
-  static const char *const yes[] = {"true", "1", "yes", "on"}, *const no[] = {"false", "0", "no",
-                                                                              "off"};
-  for (int i = 0; i < 4; i++) {
-    if (!strcasecmp(t, yes[i])) return *out = 1, 1;
-    if (!strcasecmp(t, no[i])) return *out = 0, 1;
-  }
-  return 0;
-}
-
-/* "{a, b}", "[a, b]", "a, b" or "a" -> items (trimmed); -1 when malformed. */
-static int split_list_text(const char *t, char items[][96], int max) {
-  char buf[2048];
-  snprintf(buf, sizeof buf, "%s", t);
-  char *s = buf;
-  while (isspace((unsigned char)*s)) s++;
-  size_t l = strlen(s);
-  while (l && isspace((unsigned char)s[l - 1])) s[--l] = '\0';
-  if (l >= 2 && ((s[0] == '{' && s[l - 1] == '}') || (s[0] == '[' && s[l - 1] == ']'))) {
-    s[l - 1] = '\0';
-    s++;
-  }
-  while (isspace((unsigned char)*s)) s++;
-  if (!*s) return 0;
-  int n = 0;
-  char *save = NULL;
-  for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-    while (isspace((unsigned char)*tok)) tok++;
-    size_t k = strlen(tok);
-    while (k && isspace((unsigned char)tok[k - 1])) tok[--k] = '\0';
-    if (!*tok || n == max) return -1;
-    snprintf(items[n++], 96, "%s", tok);
-  }
-  return n;
-}
-
 /* Checks that text reads as the kind; fills msg when it does not. */
 int lcfg_text_ok(text_kind k, const char *key, const char *text, char *msg, size_t n) {
   int64_t i;
   double d;
   int b;
-  char items[MAX_LIST][96];
+  char items[MAX_LIST][MF_TEXT_ITEM];
   switch (k) {
     case TX_INT:
-      if (parse_int_text(text, &i)) return 1;
+      if (mf__text_int(text, &i)) return 1;
       snprintf(msg, n, "%s expects an integer, got '%s'", key, text);
       return 0;
     case TX_NUM:
-      if (parse_num_text(text, &d)) return 1;
+      if (mf__text_float(text, &d)) return 1;
       snprintf(msg, n, "%s expects a number, got '%s'", key, text);
       return 0;
     case TX_BOOL:
-      if (parse_bool_text(text, &b)) return 1;
+      if (mf__text_bool(text, &b)) return 1;
       snprintf(msg, n, "%s expects true or false, got '%s'", key, text);
       return 0;
     case TX_STR:
       return 1;
     case TX_NUMS: {
-      int m = split_list_text(text, items, MAX_LIST);
+      int m = mf__text_list(text, items, MAX_LIST);
       for (int j = 0; j < m; j++)
-        if (!parse_num_text(items[j], &d)) m = -1;
+        if (!mf__text_float(items[j], &d)) m = -1;
       if (m >= 0) return 1;
       snprintf(msg, n, "%s expects a list of numbers like {0.9, 0.999}, got '%s'", key, text);
       return 0;
     }
     case TX_NAMES:
-      if (split_list_text(text, items, MAX_LIST) >= 0) return 1;
+      if (mf__text_list(text, items, MAX_LIST) >= 0) return 1;
       snprintf(msg, n, "%s expects a list of names like {a, b}, got '%s'", key, text);
       return 0;
     case TX_SECTION:
@@ -312,18 +253,18 @@ static void push_text(lua_State *L, const cfgctx *c, text_kind k, const char *ke
   int64_t i = 0;
   double d = 0;
   int b = 0;
-  char items[MAX_LIST][96];
+  char items[MAX_LIST][MF_TEXT_ITEM];
   switch (k) {
     case TX_INT:
-      parse_int_text(text, &i);
+      mf__text_int(text, &i);
       lua_pushinteger(L, (lua_Integer)i);
       break;
     case TX_NUM:
-      parse_num_text(text, &d);
+      mf__text_float(text, &d);
       lua_pushnumber(L, d);
       break;
     case TX_BOOL:
-      parse_bool_text(text, &b);
+      mf__text_bool(text, &b);
       lua_pushboolean(L, b);
       break;
     case TX_STR:
@@ -331,11 +272,11 @@ static void push_text(lua_State *L, const cfgctx *c, text_kind k, const char *ke
       break;
     case TX_NUMS:
     case TX_NAMES: {
-      int m = split_list_text(text, items, MAX_LIST);
+      int m = mf__text_list(text, items, MAX_LIST);
       lua_createtable(L, m, 0);
       for (int j = 0; j < m; j++) {
         if (k == TX_NUMS) {
-          parse_num_text(items[j], &d);
+          mf__text_float(items[j], &d);
           lua_pushnumber(L, d);
         } else {
           lua_pushstring(L, items[j]);

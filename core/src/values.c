@@ -15,6 +15,7 @@
 
 #include "melforge/component.h"
 #include "melforge/error.h"
+#include "textparse.h"
 
 typedef struct value {
   int64_t i;
@@ -164,71 +165,6 @@ static int choice_ok(const mf_param_spec *s, const char *str) {
 
 /* ---- text parsing (defaults, command line) ------------------------------------------------ */
 
-static int parse_int(const char *t, int64_t *out) {
-  while (isspace((unsigned char)*t)) t++;
-  if (!*t) return 0;
-  char *end;
-  errno = 0;
-  long long v = strtoll(t, &end, 10);
-  if (errno) return 0;
-  if (*end == '.' || *end == 'e' || *end == 'E') { /* 128.0 or 1e3: integral floats are ints */
-    double d = strtod(t, &end);
-    while (isspace((unsigned char)*end)) end++;
-    if (*end || d != floor(d) || fabs(d) > 9e15) return 0;
-    *out = (int64_t)d;
-    return 1;
-  }
-  while (isspace((unsigned char)*end)) end++;
-  if (*end) return 0;
-  *out = v;
-  return 1;
-}
-
-static int parse_float(const char *t, double *out) {
-  while (isspace((unsigned char)*t)) t++;
-  if (!*t) return 0;
-  char *end;
-  errno = 0;
-  double v = strtod(t, &end);
-  if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL)) return 0;
-  while (isspace((unsigned char)*end)) end++;
-  if (*end || !isfinite(v)) return 0;
-  *out = v;
-  return 1;
-}
-
-static int parse_bool(const char *t, int *out) {
-  static const char *const yes[] = {"true", "1", "yes", "on"}, *const no[] = {"false", "0", "no", "off"};
-  for (int i = 0; i < 4; i++) {
-    if (strcasecmp(t, yes[i]) == 0) return *out = 1, 1;
-    if (strcasecmp(t, no[i]) == 0) return *out = 0, 1;
-  }
-  return 0;
-}
-
-/* Splits "{1, 2, 3}", "[1,2,3]", "1,2,3" or "1" into elements; returns the count or -1. */
-static int split_list(const char *t, char items[][64], int max) {
-  char buf[1024];
-  snprintf(buf, sizeof buf, "%s", t);
-  char *s = buf;
-  while (isspace((unsigned char)*s)) s++;
-  size_t l = strlen(s);
-  while (l && isspace((unsigned char)s[l - 1])) s[--l] = '\0';
-  if (l >= 2 && ((s[0] == '{' && s[l - 1] == '}') || (s[0] == '[' && s[l - 1] == ']'))) {
-    s[l - 1] = '\0';
-    s++;
-  }
-  int n = 0;
-  char *save = NULL;
-  for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-    while (isspace((unsigned char)*tok)) tok++;
-    if (!*tok) return -1;
-    if (n == max) return -1;
-    snprintf(items[n++], 64, "%s", tok);
-  }
-  return n;
-}
-
 #define MAX_LIST 64
 
 static mf_status set_from_text(mf_values *vs, int i, const char *text) {
@@ -238,13 +174,13 @@ static mf_status set_from_text(mf_values *vs, int i, const char *text) {
   snprintf(got, sizeof got, "'%s'", text);
   switch (s->type) {
     case MF_PT_INT:
-      if (!parse_int(text, &nv.i) || !in_range(s, (double)nv.i)) return range_error(vs, s, got);
+      if (!mf__text_int(text, &nv.i) || !in_range(s, (double)nv.i)) return range_error(vs, s, got);
       break;
     case MF_PT_FLOAT:
-      if (!parse_float(text, &nv.f) || !in_range(s, nv.f)) return range_error(vs, s, got);
+      if (!mf__text_float(text, &nv.f) || !in_range(s, nv.f)) return range_error(vs, s, got);
       break;
     case MF_PT_BOOL:
-      if (!parse_bool(text, &nv.b))
+      if (!mf__text_bool(text, &nv.b))
         return mf_set_error(MF_EINVAL, "%s: parameter '%s' expects a bool (true/false), got %s",
                             vs->what, s->name, got);
       break;
@@ -256,21 +192,21 @@ static mf_status set_from_text(mf_values *vs, int i, const char *text) {
       break;
     case MF_PT_INT_LIST:
     case MF_PT_FLOAT_LIST: {
-      char items[MAX_LIST][64];
-      int n = split_list(text, items, MAX_LIST);
+      char items[MAX_LIST][MF_TEXT_ITEM];
+      int n = mf__text_list(text, items, MAX_LIST);
       if (n < 0) return range_error(vs, s, got);
       nv.n = n;
       if (s->type == MF_PT_INT_LIST) {
         nv.il = calloc((size_t)(n ? n : 1), sizeof(int64_t));
         for (int k = 0; k < n; k++)
-          if (!parse_int(items[k], &nv.il[k]) || !in_range(s, (double)nv.il[k])) {
+          if (!mf__text_int(items[k], &nv.il[k]) || !in_range(s, (double)nv.il[k])) {
             free(nv.il);
             return range_error(vs, s, got);
           }
       } else {
         nv.fl = calloc((size_t)(n ? n : 1), sizeof(double));
         for (int k = 0; k < n; k++)
-          if (!parse_float(items[k], &nv.fl[k]) || !in_range(s, nv.fl[k])) {
+          if (!mf__text_float(items[k], &nv.fl[k]) || !in_range(s, nv.fl[k])) {
             free(nv.fl);
             return range_error(vs, s, got);
           }

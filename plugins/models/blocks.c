@@ -192,3 +192,44 @@ mf_tensor *conv_stack_forward(const mf_api *mf, const conv_stack *cs, mf_ctx *ct
   }
   return x;
 }
+
+int dense_head_create(const mf_api *mf, dense_head *h, mf_params *store, const char *prefix,
+                      int first_index, int64_t in, const int64_t *units, int n, int n_classes,
+                      int batchnorm, float dropout, mf_rng *rng) {
+  if (n > MAX_DENSE) {
+    mf->set_error(MF_EINVAL, "parameter 'dense' has %d layers, at most %d", n, MAX_DENSE);
+    return 0;
+  }
+  memset(h, 0, sizeof *h);
+  h->n = n;
+  h->dropout = dropout;
+  int idx = first_index;
+  char name[64];
+  for (int i = 0; i <= n; i++) {
+    int64_t out = i < n ? units[i] : n_classes;
+    snprintf(name, sizeof name, "%s.%d", prefix, idx);
+    if (!linear_create(mf, store, name, in, out, 1, rng, &h->w[i], &h->b[i])) return 0;
+    idx += 2; /* linear, relu */
+    if (i < n && batchnorm) {
+      snprintf(name, sizeof name, "%s.%d", prefix, idx);
+      if (!batchnorm_create(mf, store, name, out, &h->bn_g[i], &h->bn_b[i], &h->bn_m[i], &h->bn_v[i]))
+        return 0;
+      idx++;
+    }
+    if (dropout > 0) idx++;
+    in = out;
+  }
+  return 1;
+}
+
+mf_tensor *dense_head_forward(const mf_api *mf, const dense_head *h, mf_ctx *ctx, mf_tensor *x,
+                              int training) {
+  for (int i = 0; i < h->n; i++) {
+    x = mf->relu_(ctx, mf->linear(ctx, x, h->w[i], h->b[i]));
+    if (h->bn_g[i])
+      x = mf->batchnorm(ctx, x, h->bn_g[i], h->bn_b[i], h->bn_m[i], h->bn_v[i], training,
+                        BN_MOMENTUM, BN_EPS);
+    x = mf->dropout(ctx, x, h->dropout, training);
+  }
+  return mf->linear(ctx, x, h->w[h->n], h->b[h->n]);
+}

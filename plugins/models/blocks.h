@@ -66,6 +66,23 @@ int linear_create(const mf_api *mf, mf_params *store, const char *name, int64_t 
 int batchnorm_create(const mf_api *mf, mf_params *store, const char *name, int64_t c,
                      mf_tensor **g, mf_tensor **b, mf_tensor **m, mf_tensor **v);
 
+/* A classifier head: [dense -> ReLU (-> batchnorm) -> dropout] x n -> classes, named as the
+ * equivalent nn.Sequential "<prefix>.<index>" starting at first_index (the indices before it
+ * belong to pooling/flatten modules of the same Sequential). */
+#define MAX_DENSE 8
+typedef struct dense_head {
+  int n;
+  mf_tensor *w[MAX_DENSE + 1], *b[MAX_DENSE + 1];
+  mf_tensor *bn_g[MAX_DENSE], *bn_b[MAX_DENSE], *bn_m[MAX_DENSE], *bn_v[MAX_DENSE];
+  float dropout;
+} dense_head;
+
+int dense_head_create(const mf_api *mf, dense_head *h, mf_params *store, const char *prefix,
+                      int first_index, int64_t in, const int64_t *units, int n, int n_classes,
+                      int batchnorm, float dropout, mf_rng *rng);
+mf_tensor *dense_head_forward(const mf_api *mf, const dense_head *h, mf_ctx *ctx, mf_tensor *x,
+                              int training);
+
 /* The input as [N, C, H, W]: [N, H, W] gets a channel axis; [N, C, H, W] passes through. */
 mf_tensor *as_image(const mf_api *mf, mf_ctx *ctx, mf_tensor *x);
 /* The sample shape as (C, H, W); fails for shapes that are not 2-d or 3-d. */

@@ -16,17 +16,12 @@
 
 #include "blocks.h"
 
-#define MAX_DENSE 8
-
 static const mf_api *mf;
 
 typedef struct cnn {
   conv_stack cs;
   int flatten_head;
-  int ndense;
-  mf_tensor *w[MAX_DENSE + 1], *b[MAX_DENSE + 1];
-  mf_tensor *bn_g[MAX_DENSE], *bn_b[MAX_DENSE], *bn_m[MAX_DENSE], *bn_v[MAX_DENSE];
-  float head_dropout;
+  dense_head head;
 } cnn;
 
 static const mf_param_spec params[] = {
@@ -47,30 +42,13 @@ static void *create(const mf_values *v, const mf_model_io *io, mf_params *store,
     goto fail;
   m->flatten_head = !strcmp(mf->value_string(v, "head"), "flatten");
   const int64_t *d;
-  m->ndense = mf->value_ints(v, "dense", &d);
-  if (m->ndense > MAX_DENSE) {
-    mf->set_error(MF_EINVAL, "parameter 'dense' has %d layers, at most %d", m->ndense, MAX_DENSE);
-    goto fail;
-  }
-  int bn = mf->value_bool(v, "dense_batchnorm");
-  m->head_dropout = (float)mf->value_float(v, "head_dropout");
+  int nd = mf->value_ints(v, "dense", &d);
   int64_t in = m->flatten_head ? m->cs.out_c * m->cs.out_h * m->cs.out_w : m->cs.out_c;
-  int idx = m->flatten_head ? 1 : 2; /* head.0 Flatten, or head.0 pool + head.1 Flatten */
-  char name[64];
-  for (int i = 0; i <= m->ndense; i++) {
-    int64_t out = i < m->ndense ? d[i] : io->n_classes;
-    snprintf(name, sizeof name, "head.%d", idx);
-    if (!linear_create(mf, store, name, in, out, 1, rng, &m->w[i], &m->b[i])) goto fail;
-    idx += 2; /* linear, relu */
-    if (i < m->ndense && bn) {
-      snprintf(name, sizeof name, "head.%d", idx);
-      if (!batchnorm_create(mf, store, name, out, &m->bn_g[i], &m->bn_b[i], &m->bn_m[i], &m->bn_v[i]))
-        goto fail;
-      idx++;
-    }
-    if (m->head_dropout > 0) idx++;
-    in = out;
-  }
+  /* head.0 Flatten, or head.0 AdaptiveAvgPool2d + head.1 Flatten */
+  if (!dense_head_create(mf, &m->head, store, "head", m->flatten_head ? 1 : 2, in, d, nd,
+                         io->n_classes, mf->value_bool(v, "dense_batchnorm"),
+                         (float)mf->value_float(v, "head_dropout"), rng))
+    goto fail;
   return m;
 fail:
   free(m);
@@ -81,14 +59,7 @@ static mf_tensor *forward(void *state, mf_ctx *ctx, mf_tensor *x, int training) 
   cnn *m = state;
   x = conv_stack_forward(mf, &m->cs, ctx, as_image(mf, ctx, x), training);
   x = m->flatten_head ? mf->flatten(ctx, x) : mf->global_avg_pool2d(ctx, x);
-  for (int i = 0; i < m->ndense; i++) {
-    x = mf->relu_(ctx, mf->linear(ctx, x, m->w[i], m->b[i]));
-    if (m->bn_g[i])
-      x = mf->batchnorm(ctx, x, m->bn_g[i], m->bn_b[i], m->bn_m[i], m->bn_v[i], training,
-                        BN_MOMENTUM, BN_EPS);
-    x = mf->dropout(ctx, x, m->head_dropout, training);
-  }
-  return mf->linear(ctx, x, m->w[m->ndense], m->b[m->ndense]);
+  return dense_head_forward(mf, &m->head, ctx, x, training);
 }
 
 static void destroy(void *state) { free(state); }

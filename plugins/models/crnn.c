@@ -16,7 +16,6 @@
 #include "blocks.h"
 
 #define MAX_RNN_LAYERS 4
-#define MAX_DENSE 8
 
 static const mf_api *mf;
 
@@ -30,9 +29,7 @@ typedef struct crnn {
   rnn_dir rnn[MAX_RNN_LAYERS][2];
   int pooling; /* 0 attention, 1 mean, 2 last */
   mf_tensor *att_w, *att_b, *att_v;
-  int ndense;
-  mf_tensor *w[MAX_DENSE + 1], *b[MAX_DENSE + 1];
-  float head_dropout;
+  dense_head head;
 } crnn;
 
 static const mf_param_spec params[] = {
@@ -98,21 +95,10 @@ static void *create(const mf_values *v, const mf_model_io *io, mf_params *store,
       goto fail;
   }
   const int64_t *dense;
-  m->ndense = mf->value_ints(v, "dense", &dense);
-  if (m->ndense > MAX_DENSE) {
-    mf->set_error(MF_EINVAL, "parameter 'dense' has %d layers, at most %d", m->ndense, MAX_DENSE);
+  int nd = mf->value_ints(v, "dense", &dense);
+  if (!dense_head_create(mf, &m->head, store, "head", 0, d, dense, nd, io->n_classes, 0,
+                         (float)mf->value_float(v, "head_dropout"), rng))
     goto fail;
-  }
-  m->head_dropout = (float)mf->value_float(v, "head_dropout");
-  int idx = 0;
-  char name[64];
-  for (int i = 0; i <= m->ndense; i++) {
-    int64_t out = i < m->ndense ? dense[i] : io->n_classes;
-    snprintf(name, sizeof name, "head.%d", idx);
-    if (!linear_create(mf, store, name, d, out, 1, rng, &m->w[i], &m->b[i])) goto fail;
-    idx += 2 + (m->head_dropout > 0);
-    d = out;
-  }
   return m;
 fail:
   free(m);
@@ -145,11 +131,7 @@ static mf_tensor *forward(void *state, mf_ctx *ctx, mf_tensor *x, int training) 
   } else {
     x = mf->reshape(ctx, mf->slice(ctx, x, 1, t - 1, t), MF_SHAPE(n, x->shape[2]));
   }
-  for (int i = 0; i < m->ndense; i++) {
-    x = mf->relu_(ctx, mf->linear(ctx, x, m->w[i], m->b[i]));
-    x = mf->dropout(ctx, x, m->head_dropout, training);
-  }
-  return mf->linear(ctx, x, m->w[m->ndense], m->b[m->ndense]);
+  return dense_head_forward(mf, &m->head, ctx, x, training);
 }
 
 static void destroy(void *state) { free(state); }
