@@ -22,13 +22,16 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "internal.h"
 #include "melforge/ops.h"
 
 typedef struct pool_geom {
   int64_t planes, H, W, OH, OW;
   int64_t kh, kw, sh, sw, ph, pw;
-  int32_t *argmax; /* max pool, when recorded: plane-local index ih*W + iw per output */
+  /* max pool, when recorded: per output the plane-local index ih*W + iw of the maximum
+   * (int32), or for 2x2 windows its position 0..3 in the window (uint8) */
+  void *argmax;
 } pool_geom;
 
 static int64_t pool_out_size(int64_t L, int64_t k, int64_t s, int64_t p, int ceil_mode) {
@@ -129,27 +132,73 @@ static void max_pool_plane(const pool_geom *g, const span *rows, const span *col
   }
 }
 
-static void max_pool_plane_2x2(const pool_geom *g, const float *restrict x, float *restrict y,
-                               int32_t *restrict idx) {
+/* 2x2 windows record which of their four elements won as a code 0..3 (row-major), a byte
+ * per output instead of an int32 index. */
+
+/* The rule above, element by element: for planes holding a NaN. */
+static void max_pool_plane_2x2_nan(const pool_geom *g, const float *restrict x, float *restrict y,
+                                   uint8_t *restrict code) {
+  const int64_t W = g->W, OW = g->OW;
+  for (int64_t oh = 0; oh < g->OH; oh++)
+    for (int64_t ow = 0; ow < OW; ow++) {
+      const float *restrict r0 = x + 2 * oh * W + 2 * ow;
+      const float v[4] = {r0[0], r0[1], r0[W], r0[W + 1]};
+      float m = v[0];
+      int k = 0;
+      for (int e = 1; e < 4; e++)
+        if (v[e] > m || v[e] != v[e]) m = v[e], k = e;
+      y[oh * OW + ow] = m;
+      if (code) code[oh * OW + ow] = (uint8_t)k;
+    }
+}
+
+/* Without NaNs the first maximum needs plain compares only, which compile to max and
+ * compare instructions without branches (the NaN rule's `|| v != v` made GCC branch, and
+ * a branch on which element wins mispredicts half the time). The pairs are compared as a
+ * tree, (a, b), (c, d), then the two winners, which picks the same element as the sequential
+ * rule. Rows of a small plane are too short to vectorise (6 outputs for MFCC inputs), so the
+ * loop is written for the scalar case; long rows vectorise as they are. */
+static inline void pool_2x2_rows(const pool_geom *g, const float *restrict x, float *restrict y,
+                                 uint8_t *restrict code) {
   const int64_t W = g->W, OW = g->OW;
   for (int64_t oh = 0; oh < g->OH; oh++) {
     const float *restrict r0 = x + 2 * oh * W, *restrict r1 = r0 + W;
     float *restrict yr = y + oh * OW;
-    int32_t *restrict ir = idx ? idx + oh * OW : NULL;
-    const int32_t base = (int32_t)(2 * oh * W);
+    uint8_t *restrict cr = code ? code + oh * OW : NULL;
     for (int64_t ow = 0; ow < OW; ow++) {
       const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-      float m = a;
-      int32_t k = 0;
-      const int tb = b > m || b != b;
-      m = tb ? b : m, k = tb ? 1 : k;
-      const int tc = c > m || c != c;
-      m = tc ? c : m, k = tc ? (int32_t)W : k;
-      const int td = d > m || d != d;
-      m = td ? d : m, k = td ? (int32_t)W + 1 : k;
-      yr[ow] = m;
-      if (ir) ir[ow] = base + 2 * (int32_t)ow + k;
+      const int t0 = b > a, t1 = d > c;
+      const float m0 = t0 ? b : a, m1 = t1 ? d : c;
+      const int t = m1 > m0;
+      yr[ow] = t ? m1 : m0;
+      if (cr) cr[ow] = (uint8_t)((t << 1) | (t & t1) | ((t ^ 1) & t0));
     }
+  }
+}
+
+MF_CLONES static void max_pool_plane_2x2(const pool_geom *g, const float *restrict x,
+                                         float *restrict y, uint8_t *restrict code) {
+  int nan = 0;
+  for (int64_t i = 0; i < g->H * g->W; i++) nan |= x[i] != x[i];
+  if (nan)
+    max_pool_plane_2x2_nan(g, x, y, code);
+  else if (code)
+    pool_2x2_rows(g, x, y, code);
+  else
+    pool_2x2_rows(g, x, y, NULL);
+}
+
+/* Each input element is in at most one 2x2 window: its gradient is the window's when it won
+ * the window, else zero. */
+static void max_pool_plane_2x2_backward(const pool_geom *g, const uint8_t *restrict code,
+                                        const float *restrict go, float *restrict gx, int acc) {
+  const int64_t W = g->W, OW = g->OW;
+  if (!acc) memset(gx, 0, (size_t)(g->H * W) * sizeof(float));
+  for (int64_t oh = 0; oh < g->OH; oh++) {
+    float *restrict r0 = gx + 2 * oh * W;
+    const float *restrict gr = go + oh * OW;
+    const uint8_t *restrict cr = code + oh * OW;
+    for (int64_t ow = 0; ow < OW; ow++) r0[(cr[ow] >> 1) * W + 2 * ow + (cr[ow] & 1)] += gr[ow];
   }
 }
 
@@ -160,11 +209,16 @@ static void max_pool_backward(mf_ctx *ctx, mf_node *n) {
   if (!gx) return;
   const float *go = n->out->grad;
   const int64_t HW = g->H * g->W, OP = g->OH * g->OW;
+  const int fast = is_2x2(g);
 #pragma omp parallel for schedule(static) if (g->planes * HW > MF_PAR_MIN)
   for (int64_t p = 0; p < g->planes; p++) {
     float *restrict gp = gx + p * HW;
     const float *restrict gop = go + p * OP;
-    const int32_t *restrict ip = g->argmax + p * OP;
+    if (fast) {
+      max_pool_plane_2x2_backward(g, (const uint8_t *)g->argmax + p * OP, gop, gp, acc);
+      continue;
+    }
+    const int32_t *restrict ip = (const int32_t *)g->argmax + p * OP;
     if (!acc) memset(gp, 0, (size_t)HW * sizeof(float));
     for (int64_t o = 0; o < OP; o++) gp[ip[o]] += gop[o];
   }
@@ -174,20 +228,20 @@ mf_tensor *mf_max_pool2d(mf_ctx *ctx, mf_tensor *x, const mf_pool2d_opts *opts) 
   pool_geom g = make_pool_geom("max_pool2d", x, opts);
   mf_tensor *out = mf_ctx_tensor(ctx, MF_SHAPE(x->shape[0], x->shape[1], g.OH, g.OW));
   const int64_t HW = g.H * g.W, OP = g.OH * g.OW;
-  int32_t *idx = NULL;
-  if (mf__will_record(ctx, 1, &x))
-    idx = mf_ctx_alloc(ctx, (size_t)(g.planes * OP) * sizeof(int32_t));
   const int fast = is_2x2(&g);
+  void *idx = NULL;
+  if (mf__will_record(ctx, 1, &x))
+    idx = mf_ctx_alloc(ctx, (size_t)(g.planes * OP) * (fast ? sizeof(uint8_t) : sizeof(int32_t)));
   span *sp = fast ? NULL : make_spans(ctx, &g);
   const float *xd = x->data;
   float *yd = out->data;
 #pragma omp parallel for schedule(static) if (g.planes * HW > MF_PAR_MIN)
   for (int64_t p = 0; p < g.planes; p++) {
-    int32_t *ip = idx ? idx + p * OP : NULL;
     if (fast)
-      max_pool_plane_2x2(&g, xd + p * HW, yd + p * OP, ip);
+      max_pool_plane_2x2(&g, xd + p * HW, yd + p * OP, idx ? (uint8_t *)idx + p * OP : NULL);
     else
-      max_pool_plane(&g, sp, sp + g.OH, xd + p * HW, yd + p * OP, ip);
+      max_pool_plane(&g, sp, sp + g.OH, xd + p * HW, yd + p * OP,
+                     idx ? (int32_t *)idx + p * OP : NULL);
   }
   if (sp) release_spans(ctx, &g, sp);
   mf_node *n = mf__record(ctx, "max_pool2d", max_pool_backward, out, 1, &x, 0, sizeof g);

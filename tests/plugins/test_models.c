@@ -288,6 +288,8 @@ TEST(test_steady_state_training_steps_of_every_model_do_not_allocate) {
            cases[k].name, g_allocs_now() - before);
     printf("  %s: 0 allocations by melforge per step; %.0f by OpenBLAS small-matrix kernels\n",
            cases[k].name, (g_blas_now() - blas_before) / 5.0);
+#else
+    (void)before, (void)blas_before;
 #endif
     mf_optim_free(opt);
     mf_ctx_free(ctx);
