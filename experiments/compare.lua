@@ -7,7 +7,7 @@
 --   melforge synth --out demo/genres        # once (make quickstart does it too)
 --   melforge run experiments/compare.lua
 --
--- Twelve short runs (small versions of each architecture, 8 epochs at most): about ten
+-- Twelve short runs (small versions of each architecture, 8 epochs at most): about four
 -- minutes on two cores. The seed changes the split, the initial weights, the
 -- shuffling and dropout together, so the spread is what a reader of one number should
 -- expect. Every run keeps its folder in runs/compare_<model>/<seed>; --resume skips the

@@ -19,5 +19,5 @@ cat <<TXT
 
 Open runs/quickstart.html (and each run's report.html) in a browser.
 Next: melforge run experiments/compare.lua   (MLP, CNN, CRNN, CNN-Transformer x 3 seeds,
-      about 10 minutes; its comparison report is written to runs/compare.html)
+      about 4 minutes; its comparison report is written to runs/compare.html)
 TXT

@@ -369,8 +369,9 @@ mf_status mf_extract_dataset(const mf_extract_config *cfg, mf_extract_summary *s
   if (!is_dir(cfg->audio_dir))
     return mf_set_error(MF_ENOTFOUND,
                         "audio folder %s does not exist (expected one sub-folder of audio files "
-                        "per class, e.g. %s/jazz/*.wav)",
-                        cfg->audio_dir, cfg->audio_dir);
+                        "per class, e.g. %s/jazz/*.wav; `melforge synth --out %s` writes the "
+                        "demo corpus there)",
+                        cfg->audio_dir, cfg->audio_dir, cfg->audio_dir);
   mf_feature *feat = NULL;
   if (mf_feature_new(cfg->feature, cfg->feature_params, rate, &feat) != MF_OK) return MF_EINVAL;
 

@@ -38,14 +38,20 @@ static void fmt_count_stat(const mf_report_stat *s, char *buf, size_t size) {
   }
 }
 
+/* "28.0 ± 0.9 s": the spread in the mean's unit, so the two read as one quantity. */
 static void fmt_time_stat(const mf_report_stat *s, char *buf, size_t size) {
-  mf__format_seconds(s->mean, buf, size);
-  if (s->n > 1) {
-    size_t k = strlen(buf);
-    snprintf(buf + k, size - k, " " PM " ");
-    k = strlen(buf);
-    mf__format_seconds(s->std, buf + k, size - k);
+  if (s->n < 2 || !isfinite(s->mean) || !isfinite(s->std) || s->mean < 0) {
+    mf__format_seconds(s->mean, buf, size);
+    return;
   }
+  if (s->mean < 1)
+    snprintf(buf, size, "%.0f " PM " %.0f ms", s->mean * 1e3, s->std * 1e3);
+  else if (s->mean < 60)
+    snprintf(buf, size, "%.1f " PM " %.1f s", s->mean, s->std);
+  else if (s->mean < 3600)
+    snprintf(buf, size, "%.1f " PM " %.1f min", s->mean / 60, s->std / 60);
+  else
+    snprintf(buf, size, "%.2f " PM " %.2f h", s->mean / 3600, s->std / 3600);
 }
 
 static void fmt_seeds(const mf_comparison *c, const mf_report_group *g, char *buf, size_t size) {
@@ -268,30 +274,30 @@ static void models_table(mf__text *t, const mf_comparison *c) {
   const int bt = best_group(c, offsetof(mf_report_group, track_accuracy));
   const int bf = best_group(c, offsetof(mf_report_group, macro_f1));
   mf__text_add(t,
-               "<div class=\"wide\"><table>\n<thead><tr><th>experiment</th><th>model</th>"
-               "<th class=\"n\">runs</th>"
+               "<div class=\"wide\"><table class=\"compact\">\n<thead><tr><th>experiment</th>"
+               "<th>model</th><th>runs (seeds)</th>"
                "<th class=\"n\">test accuracy</th><th class=\"n\">track accuracy</th>"
                "<th class=\"n\">macro F1</th><th class=\"n\">parameters</th>"
-               "<th class=\"n\">train time</th><th>seeds</th></tr></thead>\n<tbody>\n");
+               "<th class=\"n\">train time</th></tr></thead>\n<tbody>\n");
   for (int g = 0; g < c->n_groups; g++) {
     const mf_report_group *gr = &c->groups[g];
     char b[512];
-    mf__text_addf(t, "<tr><td><span style=\"color:#%06x\">&#9632;</span> ",
+    mf__text_addf(t, "<tr><td class=\"name\"><span style=\"color:#%06x\">&#9632;</span> ",
                   (unsigned)mf_plot_color(g));
     mf__text_html(t, gr->experiment);
     mf__text_add(t, "</td><td>");
     mf__text_html(t, gr->model);
-    mf__text_addf(t, "</td><td class=\"n\">%d</td>", gr->n_runs);
+    fmt_seeds(c, gr, b, sizeof b);
+    mf__text_addf(t, "</td><td>%d (", gr->n_runs);
+    mf__text_html(t, b);
+    mf__text_add(t, ")</td>");
     stat_cell(t, &gr->accuracy, g == ba);
     stat_cell(t, &gr->track_accuracy, g == bt);
     stat_cell(t, &gr->macro_f1, g == bf);
     fmt_count_stat(&gr->params, b, sizeof b);
     mf__text_addf(t, "<td class=\"n\">%s</td>", b);
     fmt_time_stat(&gr->train_seconds, b, sizeof b);
-    mf__text_addf(t, "<td class=\"n\">%s</td><td>", b);
-    fmt_seeds(c, gr, b, sizeof b);
-    mf__text_html(t, b);
-    mf__text_add(t, "</td></tr>\n");
+    mf__text_addf(t, "<td class=\"n\">%s</td></tr>\n", b);
   }
   mf__text_add(t, "</tbody>\n</table></div>\n");
 }
@@ -305,16 +311,26 @@ static void pairs_table(mf__text *t, const mf_comparison *c) {
   mf__text_addf(t, "<th class=\"n\">%.0f%% interval</th>", 100 * (1 - MF_REPORT_BOOTSTRAP_ALPHA));
   mf__text_add(t,
                "<th class=\"n\">b</th><th class=\"n\">c</th><th class=\"n\">McNemar p</th>"
-               "<th>note</th></tr></thead>\n<tbody>\n");
+               "</tr></thead>\n<tbody>\n");
+  /* A pair's note (most often the same for many pairs) becomes a numbered footnote below
+   * the table, so the numbers keep their width. */
+  const char **notes = calloc((size_t)c->n_pairs + 1, sizeof *notes);
+  int n_notes = 0;
   for (int p = 0; p < c->n_pairs; p++) {
     const mf_report_pair *pr = &c->pairs[p];
     mf__text_add(t, "<tr><td>");
     mf__text_html(t, c->groups[pr->a].label);
     mf__text_add(t, "</td><td>");
     mf__text_html(t, c->groups[pr->b].label);
+    if (notes && pr->note && *pr->note && !pr->skipped) {
+      int k = 0;
+      while (k < n_notes && strcmp(notes[k], pr->note)) k++;
+      if (k == n_notes) notes[n_notes++] = pr->note;
+      mf__text_addf(t, "<sup>%d</sup>", k + 1);
+    }
     mf__text_addf(t, "</td><td class=\"n\">%llu</td>", (unsigned long long)pr->seed);
     if (pr->skipped) {
-      mf__text_add(t, "<td class=\"skip\" colspan=\"9\">not compared: ");
+      mf__text_add(t, "<td class=\"skip\" colspan=\"8\">not compared: ");
       mf__text_html(t, pr->skipped);
       mf__text_add(t, "</td></tr>\n");
       continue;
@@ -327,15 +343,19 @@ static void pairs_table(mf__text *t, const mf_comparison *c) {
                   "<td class=\"n\">%lld</td><td class=\"n\">%.3f</td><td class=\"n\">%.3f</td>"
                   "<td class=\"n\">%+.3f</td><td class=\"n%s\">[%+.3f, %+.3f]</td>"
                   "<td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
-                  "<td class=\"n%s\">%s%s</td><td>",
+                  "<td class=\"n%s\">%s%s</td></tr>\n",
                   (long long)pr->n, pr->accuracy_a, pr->accuracy_b, pr->bootstrap.diff,
                   ci_sig ? " sig" : "", pr->bootstrap.lo, pr->bootstrap.hi,
                   (long long)pr->mcnemar.b, (long long)pr->mcnemar.c, p_sig ? " sig" : "", pv,
                   pr->mcnemar.exact ? " (exact)" : "");
-    mf__text_html(t, pr->note);
-    mf__text_add(t, "</td></tr>\n");
   }
   mf__text_add(t, "</tbody>\n</table></div>\n");
+  for (int k = 0; k < n_notes; k++) {
+    mf__text_addf(t, "<p class=\"note\"><sup>%d</sup> ", k + 1);
+    mf__text_html(t, notes[k]);
+    mf__text_add(t, "</p>\n");
+  }
+  free(notes);
 }
 
 static void runs_table(mf__text *t, const mf_comparison *c, const char *html_dir_abs) {

@@ -134,6 +134,7 @@ static const char CSS[] =
     "th{white-space:nowrap}"
     "table.compact th,table.compact td{padding:6px 10px}"
     "td.path{overflow-wrap:anywhere;min-width:14ch}"
+    "td.name{white-space:nowrap}"
     ".wide{overflow-x:auto}"
     "thead th{background:var(--soft);font-weight:600;border-bottom:2px solid var(--line)}"
     "th.n,td.n{text-align:right;white-space:nowrap}"

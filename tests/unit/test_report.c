@@ -647,9 +647,9 @@ TEST(test_find_runs_lists_every_run_folder_below_a_root) {
 static char **comparison_fixture(char **root_out, int *n_out) {
   char *root = temp_dir();
   static const fake runs[6] = {
-      {"cmp_mlp", "mlp", "data.h5", 1, 0.5, 0.6, 0.45, 10, 1000},
-      {"cmp_mlp", "mlp", "data.h5", 2, 0.6, 0.7, 0.55, 12, 1000},
-      {"cmp_mlp", "mlp", "data.h5", 3, 0.7, 0.8, 0.65, 14, 1000},
+      {"cmp_mlp", "mlp", "mfcc.h5", 1, 0.5, 0.6, 0.45, 10, 1000},
+      {"cmp_mlp", "mlp", "mfcc.h5", 2, 0.6, 0.7, 0.55, 12, 1000},
+      {"cmp_mlp", "mlp", "mfcc.h5", 3, 0.7, 0.8, 0.65, 14, 1000},
       {"cmp_cnn", "cnn", "data.h5", 1, 0.8, 0.9, 0.75, 100, 50000},
       {"cmp_cnn", "cnn", "data.h5", 2, 0.8, 0.7, 0.75, 110, 50000},
       {"cmp_cnn", "cnn", "data.h5", 3, 0.9, NAN, 0.85, 120, 50000},
@@ -781,6 +781,11 @@ TEST(test_comparison_paired_tests_equal_the_metrics_functions) {
              (long long)mc.c);
     EXPECT(contains(html, b_c), "page lacks McNemar's b and c (%s)", b_c);
     EXPECT(contains(html, "not compared: different test rows"), "page lacks the skipped pair");
+    /* The note of seed 1 (the runs read different files) is a footnote, given once. */
+    EXPECT(p1->note && strstr(p1->note, "dataset files differ"), "seed 1 note: %s",
+           p1->note ? p1->note : "(none)");
+    EXPECT_EQ_INT(count_of(html, "dataset files differ"), 1);
+    EXPECT(contains(html, "<sup>1</sup> dataset files differ"), "note is not footnote 1");
     free(html);
     free(page);
   }
