@@ -158,9 +158,10 @@ static void max_pool_plane_2x2_nan(const pool_geom *g, const float *restrict x, 
  * tree, (a, b), (c, d), then the two winners, which picks the same element as the sequential
  * rule. Rows of a small plane are too short to vectorise (6 outputs for MFCC inputs), so the
  * loop is written for the scalar case; long rows vectorise as they are. */
-static inline void pool_2x2_rows(const pool_geom *g, const float *restrict x, float *restrict y,
-                                 uint8_t *restrict code) {
+static inline int pool_2x2_rows(const pool_geom *g, const float *restrict x, float *restrict y,
+                                uint8_t *restrict code) {
   const int64_t W = g->W, OW = g->OW;
+  float probe = 0.0f; /* a NaN in any window makes the sum NaN (so may inf - inf: harmless) */
   for (int64_t oh = 0; oh < g->OH; oh++) {
     const float *restrict r0 = x + 2 * oh * W, *restrict r1 = r0 + W;
     float *restrict yr = y + oh * OW;
@@ -172,20 +173,19 @@ static inline void pool_2x2_rows(const pool_geom *g, const float *restrict x, fl
       const int t = m1 > m0;
       yr[ow] = t ? m1 : m0;
       if (cr) cr[ow] = (uint8_t)((t << 1) | (t & t1) | ((t ^ 1) & t0));
+      probe += (a - a) + (b - b) + (c - c) + (d - d); /* 0, or NaN for a NaN or an infinity */
     }
   }
+  return probe != probe;
 }
 
+/* The compare-only pass first; a plane whose windows hold a NaN (or an infinity, which the
+ * probe cannot tell apart) is redone by the element-wise rule, which gives the same result
+ * for infinities and the NaN rule for NaNs. Elements outside every window never matter. */
 MF_CLONES static void max_pool_plane_2x2(const pool_geom *g, const float *restrict x,
                                          float *restrict y, uint8_t *restrict code) {
-  int nan = 0;
-  for (int64_t i = 0; i < g->H * g->W; i++) nan |= x[i] != x[i];
-  if (nan)
-    max_pool_plane_2x2_nan(g, x, y, code);
-  else if (code)
-    pool_2x2_rows(g, x, y, code);
-  else
-    pool_2x2_rows(g, x, y, NULL);
+  const int special = code ? pool_2x2_rows(g, x, y, code) : pool_2x2_rows(g, x, y, NULL);
+  if (special) max_pool_plane_2x2_nan(g, x, y, code);
 }
 
 /* Each input element is in at most one 2x2 window: its gradient is the window's when it won
