@@ -172,12 +172,17 @@ mf_tensor *conv_stack_forward(const mf_api *mf, const conv_stack *cs, mf_ctx *ct
                mf->batchnorm(ctx, x, l->bn_g, l->bn_b, l->bn_m, l->bn_v, training, BN_MOMENTUM,
                              BN_EPS),
                &owned);
-    x = mf->relu_(ctx, x); /* neither conv nor batchnorm reads its output in backward */
-    if (l->pool_after < 0) continue;
-    int b = l->pool_after;
-    if (cfg->pool[b][0] > 1 || cfg->pool[b][1] > 1) {
+    const int b = l->pool_after;
+    if (b < 0 || (cfg->pool[b][0] <= 1 && cfg->pool[b][1] <= 1)) {
+      x = mf->relu_(ctx, x); /* neither conv nor batchnorm reads its output in backward */
+      if (b < 0) continue;
+    } else {
+      /* ReLU then max-pool, computed as max-pool then ReLU on a quarter of the values: both
+       * are monotone, so the outputs are the same bits, and so are the gradients (a window
+       * whose maximum is <= 0 passes none either way; otherwise the same first maximum wins). */
       mf_pool2d_opts po = {.kernel = {cfg->pool[b][0], cfg->pool[b][1]}};
       x = chain_step(mf, ctx, x, mf->max_pool2d(ctx, x, &po), &owned);
+      x = mf->relu_(ctx, x); /* max-pool's backward reads its argmax, not its output */
     }
     if (cfg->order == ORDER_CONV_RELU_POOL_BN)
       x = chain_step(mf, ctx, x,
