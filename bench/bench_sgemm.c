@@ -18,12 +18,10 @@ static double now(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static double time_calls(int m, int n, int k, const float *a, const float *b, float *c,
-                         int calls) {
+static double time_calls(int m, int n, int k, const float *a, const float *b, float *c, int calls) {
   const double t0 = now();
   for (int r = 0; r < calls; r++)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c,
-                n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
   return now() - t0;
 }
 

@@ -81,8 +81,7 @@ mf_status mf_segmenting_set(mf_segmenting *s, const char *key, const char *value
     s->pad = (mf_pad_mode)i;
   } else if (!strcmp(key, "scope")) {
     if ((i = lookup(value, SCOPE_NAMES, 2)) < 0)
-      return mf_set_error(MF_EINVAL, "segmenting: scope must be segment or track, got '%s'",
-                          value);
+      return mf_set_error(MF_EINVAL, "segmenting: scope must be segment or track, got '%s'", value);
     s->scope = (mf_scope)i;
   } else if (!strcmp(key, "segments")) {
     if (parse_number(key, value, &d) || d != floor(d))
@@ -96,10 +95,11 @@ mf_status mf_segmenting_set(mf_segmenting *s, const char *key, const char *value
   } else if (!strcmp(key, "hop_seconds")) {
     if (parse_number(key, value, &s->hop_seconds)) return MF_EINVAL;
   } else {
-    static const char *const keys[] = {"mode", "segments", "track_seconds", "window_seconds",
-                                       "hop_seconds", "pad", "scope"};
+    static const char *const keys[] = {"mode",        "segments", "track_seconds", "window_seconds",
+                                       "hop_seconds", "pad",      "scope"};
     const char *hint = mf_closest_name(key, keys, 7);
-    return mf_set_error(MF_EINVAL, "segmenting has no setting '%s'%s%s%s (settings: mode, "
+    return mf_set_error(MF_EINVAL,
+                        "segmenting has no setting '%s'%s%s%s (settings: mode, "
                         "segments, track_seconds, window_seconds, hop_seconds, pad, scope)",
                         key, hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
   }
@@ -155,7 +155,8 @@ mf_status mf_segmenting_from_json(const char *text, mf_segmenting *out) {
 
 int64_t mf_segment_length(const mf_segmenting *s, double rate, int64_t track_samples) {
   if (s->mode == MF_SEG_WINDOW) return (int64_t)llround(s->window_seconds * rate);
-  int64_t nominal = s->track_seconds > 0 ? (int64_t)llround(s->track_seconds * rate) : track_samples;
+  int64_t nominal =
+      s->track_seconds > 0 ? (int64_t)llround(s->track_seconds * rate) : track_samples;
   return nominal / s->segments;
 }
 
@@ -227,8 +228,7 @@ mf_status mf_extract_track(const mf_feature *f, const mf_segmenting *s, const fl
   const double rate = mf_feature_sample_rate(f);
   if (n == 0) return mf_set_error(MF_EINVAL, "the file holds no audio samples");
   const int64_t seg_len = mf_segment_length(s, rate, n);
-  if (seg_len < 1)
-    return mf_set_error(MF_EINVAL, "a segment would be shorter than one sample");
+  if (seg_len < 1) return mf_set_error(MF_EINVAL, "a segment would be shorter than one sample");
   /* A track must fill at least one whole segment: a shorter one is mostly padding. */
   if (n < seg_len)
     return mf_set_error(MF_EINVAL, "shorter than one segment (%.2f s < %.2f s)", n / rate,
@@ -253,8 +253,7 @@ mf_status mf_extract_track(const mf_feature *f, const mf_segmenting *s, const fl
   } else {
     tmp = malloc(sizeof(float) * (size_t)row);
   }
-  const float track_min =
-      track_feat ? min_of(track_feat, mf_shape_numel(full.shape)) : 0.0f;
+  const float track_min = track_feat ? min_of(track_feat, mf_shape_numel(full.shape)) : 0.0f;
 
   for (int64_t i = 0; i < count; i++) {
     const int64_t a = starts[i];
@@ -265,15 +264,16 @@ mf_status mf_extract_track(const mf_feature *f, const mf_segmenting *s, const fl
     if (track_feat) {
       const int64_t f0 = a / lay.hop;
       /* Frames past the track's end are padding: does this segment need any? */
-      cut_frames(track_feat, &full.shape, axis, f0, F,
-                 s->pad == MF_PAD_ZERO ? 0.0f : track_min, dst);
+      cut_frames(track_feat, &full.shape, axis, f0, F, s->pad == MF_PAD_ZERO ? 0.0f : track_min,
+                 dst);
     } else if (!is_short || axis < 0) {
       if ((st = mf_feature_compute(f, audio + a, seg_len <= n - a ? seg_len : n - a, dst)) != MF_OK)
         goto done;
     } else {
       mf_feature_layout part;
       if ((st = mf_feature_layout_of(f, len, &part)) != MF_OK) goto done;
-      if (mf_shape_numel(part.shape) > row) tmp = realloc(tmp, sizeof(float) * (size_t)mf_shape_numel(part.shape));
+      if (mf_shape_numel(part.shape) > row)
+        tmp = realloc(tmp, sizeof(float) * (size_t)mf_shape_numel(part.shape));
       if ((st = mf_feature_compute(f, audio + a, len, tmp)) != MF_OK) goto done;
       float fill = s->pad == MF_PAD_ZERO ? 0.0f : min_of(tmp, mf_shape_numel(part.shape));
       cut_frames(tmp, &part.shape, axis, 0, F, fill, dst);
@@ -312,7 +312,8 @@ typedef struct strlist {
 } strlist;
 
 static void strlist_add(strlist *l, const char *s) {
-  if (l->n == l->cap) l->v = realloc(l->v, sizeof(char *) * (size_t)(l->cap = l->cap ? 2 * l->cap : 16));
+  if (l->n == l->cap)
+    l->v = realloc(l->v, sizeof(char *) * (size_t)(l->cap = l->cap ? 2 * l->cap : 16));
   l->v[l->n++] = strdup(s);
 }
 
@@ -322,7 +323,9 @@ static void strlist_free(strlist *l) {
   memset(l, 0, sizeof *l);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static int is_dir(const char *p) {
   struct stat st;
@@ -398,8 +401,10 @@ mf_status mf_extract_dataset(const mf_extract_config *cfg, mf_extract_summary *s
     strlist_free(&names);
   }
   if (st == MF_OK && files.n == 0)
-    st = mf_set_error(MF_EINVAL, "no audio files found under %s (looked for .wav, .au, .flac, "
-                      ".ogg, .mp3, ... inside each class folder)", cfg->audio_dir);
+    st = mf_set_error(MF_EINVAL,
+                      "no audio files found under %s (looked for .wav, .au, .flac, "
+                      ".ogg, .mp3, ... inside each class folder)",
+                      cfg->audio_dir);
   if (st != MF_OK) {
     strlist_free(&classes);
     strlist_free(&files);
@@ -440,8 +445,8 @@ mf_status mf_extract_dataset(const mf_extract_config *cfg, mf_extract_summary *s
       mf_audio a = {0};
       if (mf_audio_read(path, rate, &a) != MF_OK) {
         r->error = strdup(mf_error());
-      } else if (mf_extract_track(feat, &cfg->seg, a.samples, a.n, &r->rows, &r->n_rows,
-                                  &r->segs, &r->shape) != MF_OK) {
+      } else if (mf_extract_track(feat, &cfg->seg, a.samples, a.n, &r->rows, &r->n_rows, &r->segs,
+                                  &r->shape) != MF_OK) {
         r->error = strdup(mf_error());
       }
       mf_audio_free(&a);
@@ -456,7 +461,8 @@ mf_status mf_extract_dataset(const mf_extract_config *cfg, mf_extract_summary *s
           snprintf(msg, sizeof msg,
                    "its segments have shape %s but the dataset's have %s (files of different "
                    "lengths: set track_seconds so every track is cut alike)",
-                   mf_shape_str(r->shape, a, sizeof a), mf_shape_str(info.sample_shape, b, sizeof b));
+                   mf_shape_str(r->shape, a, sizeof a),
+                   mf_shape_str(info.sample_shape, b, sizeof b));
           r->error = strdup(msg);
         }
         if (r->error) {
@@ -471,7 +477,8 @@ mf_status mf_extract_dataset(const mf_extract_config *cfg, mf_extract_summary *s
           if (!w) {
             mf_feature_layout lay;
             info.sample_shape = r->shape;
-            info.time_axis = mf_feature_layout_of(feat, 1 << 16, &lay) == MF_OK ? lay.time_axis : -1;
+            info.time_axis =
+                mf_feature_layout_of(feat, 1 << 16, &lay) == MF_OK ? lay.time_axis : -1;
             if (mf_dataset_writer_open(cfg->out_path, &info, &w) != MF_OK) {
               writer_failed = 1;
               snprintf(failure, sizeof failure, "%s", mf_error());
@@ -509,8 +516,10 @@ mf_status mf_extract_dataset(const mf_extract_config *cfg, mf_extract_summary *s
   } else if (writer_failed) {
     st = mf_set_error(MF_EIO, "writing %s: %s", cfg->out_path, failure);
   } else if (!w) {
-    st = mf_set_error(MF_EINVAL, "none of the %d audio files under %s could be used (see the "
-                      "warnings above)", files.n, cfg->audio_dir);
+    st = mf_set_error(MF_EINVAL,
+                      "none of the %d audio files under %s could be used (see the "
+                      "warnings above)",
+                      files.n, cfg->audio_dir);
   } else if ((st = mf_dataset_writer_set_tracks(w, kept_names, kept)) == MF_OK) {
     st = mf_dataset_writer_commit(w);
     w = NULL;

@@ -331,8 +331,8 @@ static void scatter_blocks(const conv_geom *g, const float *xn, const float *w, 
  * padding below the extent (else the flipped padding would be negative). */
 static int flipped_geom(const conv_geom *g, conv_geom *t) {
   const int64_t ext_h = g->dh * (g->kh - 1) + 1, ext_w = g->dw * (g->kw - 1) + 1;
-  if (g->sh != 1 || g->sw != 1 || g->direct || g->pt >= ext_h || g->pb >= ext_h ||
-      g->pl >= ext_w || g->pr >= ext_w)
+  if (g->sh != 1 || g->sw != 1 || g->direct || g->pt >= ext_h || g->pb >= ext_h || g->pl >= ext_w ||
+      g->pr >= ext_w)
     return 0;
   *t = *g;
   t->C = g->O, t->H = g->OH, t->W = g->OW, t->O = g->C;

@@ -39,8 +39,8 @@ int linear_create(const mf_api *mf, mf_params *store, const char *name, int64_t 
   return 1;
 }
 
-int batchnorm_create(const mf_api *mf, mf_params *store, const char *name, int64_t c,
-                     mf_tensor **g, mf_tensor **b, mf_tensor **m, mf_tensor **v) {
+int batchnorm_create(const mf_api *mf, mf_params *store, const char *name, int64_t c, mf_tensor **g,
+                     mf_tensor **b, mf_tensor **m, mf_tensor **v) {
   char n[160];
   snprintf(n, sizeof n, "%s.weight", name);
   *g = mf->param(store, n, MF_SHAPE(c));
@@ -73,7 +73,8 @@ int conv_stack_cfg_read(const mf_api *mf, const mf_values *v, const char *dropou
   if (np == 2) {
     for (int i = 0; i < nf; i++) cfg->pool[i][0] = (int)p[0], cfg->pool[i][1] = (int)p[1];
   } else if (np == 2 * nf) {
-    for (int i = 0; i < nf; i++) cfg->pool[i][0] = (int)p[2 * i], cfg->pool[i][1] = (int)p[2 * i + 1];
+    for (int i = 0; i < nf; i++)
+      cfg->pool[i][0] = (int)p[2 * i], cfg->pool[i][1] = (int)p[2 * i + 1];
   } else {
     mf->set_error(MF_EINVAL,
                   "parameter 'pool' needs 2 values (h, w) for every block or 2 per block (%d), "
@@ -168,10 +169,10 @@ mf_tensor *conv_stack_forward(const mf_api *mf, const conv_stack *cs, mf_ctx *ct
     const conv_layer *l = &cs->layer[i];
     x = chain_step(mf, ctx, x, mf->conv2d(ctx, x, l->w, l->b, &co), &owned);
     if (cfg->order == ORDER_CONV_BN_RELU)
-      x = chain_step(mf, ctx, x,
-               mf->batchnorm(ctx, x, l->bn_g, l->bn_b, l->bn_m, l->bn_v, training, BN_MOMENTUM,
-                             BN_EPS),
-               &owned);
+      x = chain_step(
+          mf, ctx, x,
+          mf->batchnorm(ctx, x, l->bn_g, l->bn_b, l->bn_m, l->bn_v, training, BN_MOMENTUM, BN_EPS),
+          &owned);
     const int b = l->pool_after;
     if (b < 0 || (cfg->pool[b][0] <= 1 && cfg->pool[b][1] <= 1)) {
       x = mf->relu_(ctx, x); /* neither conv nor batchnorm reads its output in backward */
@@ -185,15 +186,15 @@ mf_tensor *conv_stack_forward(const mf_api *mf, const conv_stack *cs, mf_ctx *ct
       x = mf->relu_(ctx, x); /* max-pool's backward reads its argmax, not its output */
     }
     if (cfg->order == ORDER_CONV_RELU_POOL_BN)
-      x = chain_step(mf, ctx, x,
-               mf->batchnorm(ctx, x, l->bn_g, l->bn_b, l->bn_m, l->bn_v, training, BN_MOMENTUM,
-                             BN_EPS),
-               &owned);
+      x = chain_step(
+          mf, ctx, x,
+          mf->batchnorm(ctx, x, l->bn_g, l->bn_b, l->bn_m, l->bn_v, training, BN_MOMENTUM, BN_EPS),
+          &owned);
     if (cfg->dropout > 0)
       x = chain_step(mf, ctx, x,
-               cfg->spatial_dropout ? mf->dropout2d(ctx, x, cfg->dropout, training)
-                                    : mf->dropout(ctx, x, cfg->dropout, training),
-               &owned);
+                     cfg->spatial_dropout ? mf->dropout2d(ctx, x, cfg->dropout, training)
+                                          : mf->dropout(ctx, x, cfg->dropout, training),
+                     &owned);
   }
   return x;
 }
@@ -217,7 +218,8 @@ int dense_head_create(const mf_api *mf, dense_head *h, mf_params *store, const c
     idx += 2; /* linear, relu */
     if (i < n && batchnorm) {
       snprintf(name, sizeof name, "%s.%d", prefix, idx);
-      if (!batchnorm_create(mf, store, name, out, &h->bn_g[i], &h->bn_b[i], &h->bn_m[i], &h->bn_v[i]))
+      if (!batchnorm_create(mf, store, name, out, &h->bn_g[i], &h->bn_b[i], &h->bn_m[i],
+                            &h->bn_v[i]))
         return 0;
       idx++;
     }

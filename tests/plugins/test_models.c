@@ -79,7 +79,8 @@ static mf_model *build(const char *name, mf_shape input, int classes, const char
   const mf_component *c = model(name);
   mf_values *v;
   MF_CHECK(mf_component_values(c, &v) == MF_OK, "%s", mf_error());
-  for (; sets && *sets; sets++) MF_CHECK(mf_values_set_assignment(v, *sets) == MF_OK, "%s", mf_error());
+  for (; sets && *sets; sets++)
+    MF_CHECK(mf_values_set_assignment(v, *sets) == MF_OK, "%s", mf_error());
   mf_model_io io = {input, classes};
   mf_rng init = mf_rng_stream(0, MF_RNG_INIT);
   mf_model *m = NULL;
@@ -111,10 +112,9 @@ TEST(test_parameter_counts_equal_pytorch_benchmark_models) {
 TEST(test_parameter_names_follow_pytorch) {
   mf_model *m = build("crnn", MF_SHAPE(1, 128, 130), 10, NULL);
   mf_params *ps = mf_model_params(m);
-  static const char *const names[] = {"features.0.weight", "features.1.running_var",
-                                      "lstm.weight_ih_l0", "lstm.bias_hh_l0_reverse",
-                                      "att.w.weight", "att.v.weight", "head.0.weight",
-                                      "head.3.bias"};
+  static const char *const names[] = {
+      "features.0.weight", "features.1.running_var", "lstm.weight_ih_l0", "lstm.bias_hh_l0_reverse",
+      "att.w.weight",      "att.v.weight",           "head.0.weight",     "head.3.bias"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     EXPECT(mf_params_find(ps, names[i]) != NULL, "crnn has no parameter %s", names[i]);
   mf_model_free(m);
@@ -169,8 +169,8 @@ static void check_trains(const char *name, mf_shape input, const char *const *se
     mf_optim_step(opt);
   }
   printf("  %s: training loss %.4f -> %.4f\n", name, first, last);
-  EXPECT(last < 0.5 * first, "%s: loss %.4f -> %.4f did not fall well below its start", name,
-         first, last);
+  EXPECT(last < 0.5 * first, "%s: loss %.4f -> %.4f did not fall well below its start", name, first,
+         last);
   /* Eval mode is deterministic: no dropout, running statistics. */
   float a[2], b[2];
   for (int k = 0; k < 2; k++) {
@@ -198,10 +198,17 @@ TEST(test_cnn_trains_on_a_small_batch) {
 }
 
 TEST(test_small_mfcc_cnn_layout_trains_on_a_small_batch) {
-  static const char *const s[] = {"filters={4, 8}", "convs_per_block=1",
-                                  "order=conv-relu-pool-bn", "conv_bias=true", "dropout=0.2",
-                                  "spatial_dropout=true", "head=flatten", "dense={16}",
-                                  "dense_batchnorm=true", "head_dropout=0.3", NULL};
+  static const char *const s[] = {"filters={4, 8}",
+                                  "convs_per_block=1",
+                                  "order=conv-relu-pool-bn",
+                                  "conv_bias=true",
+                                  "dropout=0.2",
+                                  "spatial_dropout=true",
+                                  "head=flatten",
+                                  "dense={16}",
+                                  "dense_batchnorm=true",
+                                  "head_dropout=0.3",
+                                  NULL};
   check_trains("cnn", MF_SHAPE(16, 12), s);
 }
 
@@ -212,20 +219,20 @@ TEST(test_crnn_trains_on_a_small_batch) {
 }
 
 TEST(test_crnn_with_gru_and_mean_pooling_trains) {
-  static const char *const s[] = {"filters={4}", "rnn=gru", "hidden=8", "pooling=mean",
-                                  "layers=2", "dense={8}", NULL};
+  static const char *const s[] = {"filters={4}", "rnn=gru",   "hidden=8", "pooling=mean",
+                                  "layers=2",    "dense={8}", NULL};
   check_trains("crnn", MF_SHAPE(1, 16, 16), s);
 }
 
 TEST(test_cnn_transformer_trains_on_a_small_batch) {
-  static const char *const s[] = {"filters={4, 8}", "d_model=16", "heads=2", "ff=32",
-                                  "layers=1", NULL};
+  static const char *const s[] = {"filters={4, 8}", "d_model=16", "heads=2",
+                                  "ff=32",          "layers=1",   NULL};
   check_trains("cnn_transformer", MF_SHAPE(1, 16, 16), s);
 }
 
 TEST(test_cnn_transformer_with_class_token_trains) {
-  static const char *const s[] = {"filters={4}", "d_model=8", "heads=2", "ff=16", "layers=1",
-                                  "pooling=cls", NULL};
+  static const char *const s[] = {"filters={4}", "d_model=8",   "heads=2", "ff=16",
+                                  "layers=1",    "pooling=cls", NULL};
   check_trains("cnn_transformer", MF_SHAPE(1, 16, 16), s);
 }
 
@@ -249,10 +256,10 @@ TEST(test_steady_state_training_steps_of_every_model_do_not_allocate) {
   /* Small versions of the four model plugins, dropout and batchnorm on: after a few steps
    * the arena holds a whole step and nothing (core, plugin, BLAS, OpenMP) calls malloc. */
   static const char *const cnn_s[] = {"filters={4, 8}", "dense={16}", NULL};
-  static const char *const crnn_s[] = {"filters={4, 8}", "hidden=8", "attention_dim=8",
-                                       "dense={8}", NULL};
-  static const char *const tf_s[] = {"filters={4, 8}", "d_model=16", "heads=2", "ff=32",
-                                     "layers=1", NULL};
+  static const char *const crnn_s[] = {"filters={4, 8}", "hidden=8", "attention_dim=8", "dense={8}",
+                                       NULL};
+  static const char *const tf_s[] = {"filters={4, 8}", "d_model=16", "heads=2",
+                                     "ff=32",          "layers=1",   NULL};
   static const char *const mlp_s[] = {"hidden={32, 16}", NULL};
   struct {
     const char *name;

@@ -410,3 +410,41 @@ TEST(test_pool2d_large_input_matches_reference) {
   }
   mf_ctx_free(ctx);
 }
+
+/* ---- max pool and ReLU commute ----------------------------------------------------------------
+ * The conv model plugins compute ReLU -> max-pool as max-pool -> ReLU (a quarter of the ReLU
+ * work). Both are monotone, so outputs must be the same bits, and the gradients too: a window
+ * whose maximum is <= 0 passes nothing either way, otherwise the same first maximum wins. */
+static void relu_pool_run(int pool_first, const float *x, const mf_pool2d_opts *o,
+                          const float *gout, float *y, float *gx) {
+  mf_ctx *ctx = mf_ctx_new();
+  mf_tensor *t = mf_tensor_from_data(MF_SHAPE(2, 3, 9, 13), x);
+  mf_tensor_set_requires_grad(t, 1);
+  mf_tensor *out =
+      pool_first ? mf_relu_(ctx, mf_max_pool2d(ctx, t, o)) : mf_max_pool2d(ctx, mf_relu(ctx, t), o);
+  memcpy(y, out->data, sizeof(float) * (size_t)out->numel);
+  EXPECT(mf_backward_with_grad(ctx, out, gout) == MF_OK, "%s", mf_error());
+  mf_tensor_read_grad(t, gx);
+  mf_tensor_free(t);
+  mf_ctx_free(ctx);
+}
+
+TEST(test_max_pool2d_then_relu_equals_relu_then_max_pool2d_bitwise) {
+  enum { N = 2 * 3 * 9 * 13, OUT = 2 * 3 * 4 * 6 };
+  float *x = malloc(sizeof(float) * N), g[OUT], y0[OUT], y1[OUT];
+  float *g0 = malloc(sizeof(float) * N), *g1 = malloc(sizeof(float) * N);
+  mf_rng r = mf_rng_stream(3, MF_RNG_USER);
+  /* Values on a coarse grid around 0: ties, zeros and all-negative windows are common. */
+  for (int i = 0; i < N; i++) x[i] = (float)((int)(mf_rng_uniform(&r) * 7) - 4) * 0.5f;
+  for (int i = 0; i < OUT; i++) g[i] = mf_rng_uniform(&r) - 0.5f;
+  const mf_pool2d_opts o = pool(2, 2, 0, 0, 0, 0, 0);
+  relu_pool_run(0, x, &o, g, y0, g0);
+  relu_pool_run(1, x, &o, g, y1, g1);
+  EXPECT(memcmp(y0, y1, sizeof y0) == 0, "outputs differ");
+  EXPECT(memcmp(g0, g1, sizeof(float) * N) == 0, "input gradients differ");
+  int nonzero = 0;
+  for (int i = 0; i < N; i++) nonzero += g0[i] != 0;
+  EXPECT(nonzero > 10 && nonzero < OUT, "%d inputs got a gradient (want some, not all windows)",
+         nonzero);
+  free(x), free(g0), free(g1);
+}
