@@ -1,6 +1,7 @@
 /* dataset_import.c — the notebooks' feature files (MFCC data.json, folders of .npy
  * spectrograms) converted into melforge datasets; see dataset_import.h. */
 #include "dataset_import.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -553,13 +554,6 @@ static mf_status list_dir(const char *dir, int want_dirs, name_list *out, int *i
   return st;
 }
 
-static char *join(const char *a, const char *b) {
-  size_t n = strlen(a) + strlen(b) + 2;
-  char *s = malloc(n);
-  if (s) snprintf(s, n, "%s/%s", a, b);
-  return s;
-}
-
 /* Scans DIR/<class>/<file>.npy into classes, tracks (relative paths) and labels. */
 static mf_status npy_scan(const char *dir, name_list *classes, name_list *tracks, int32_t **labels,
                           int *ignored) {
@@ -578,7 +572,7 @@ static mf_status npy_scan(const char *dir, name_list *classes, name_list *tracks
   int cap = 0;
   *labels = NULL;
   for (int c = 0; c < classes->n && !st; c++) {
-    char *cdir = join(dir, classes->v[c]);
+    char *cdir = mf__path_join(dir, classes->v[c]);
     name_list files = {0};
     st = cdir ? list_dir(cdir, 0, &files, ignored) : mf_set_error(MF_ENOMEM, "out of memory");
     if (!st && files.n == 0)
@@ -587,7 +581,7 @@ static mf_status npy_scan(const char *dir, name_list *classes, name_list *tracks
                         "folder to drop the class)",
                         cdir);
     for (int i = 0; i < files.n && !st; i++) {
-      char *rel = join(classes->v[c], files.v[i]);
+      char *rel = mf__path_join(classes->v[c], files.v[i]);
       if (!rel || list_push(tracks, rel)) st = mf_set_error(MF_ENOMEM, "out of memory");
       free(rel);
       if (!st && tracks->n > cap) {
@@ -622,7 +616,7 @@ static mf_status npy_rows(const char *dir, const name_list *tracks, const int32_
     int64_t m = tracks->n - start < cap ? tracks->n - start : cap;
     for (int64_t j = 0; j < m && !st; j++) {
       int i = (int)(start + j);
-      char *path = join(dir, tracks->v[i]);
+      char *path = mf__path_join(dir, tracks->v[i]);
       FILE *f = NULL;
       npy_header h;
       st = path ? npy_open(path, &f, &h) : mf_set_error(MF_ENOMEM, "out of memory");
@@ -663,7 +657,7 @@ mf_status mf_import_npy(const char *dir, const char *out_path, const mf_import_o
   char *first_path = NULL;
   if (!st) {
     FILE *f = NULL;
-    first_path = join(dir, tracks.v[0]);
+    first_path = mf__path_join(dir, tracks.v[0]);
     st = first_path ? npy_open(first_path, &f, &first) : mf_set_error(MF_ENOMEM, "out of memory");
     if (f) fclose(f);
   }

@@ -3,6 +3,7 @@
  * rename() within one file system is atomic, so readers see the old file or the new one,
  * never half of either; the fsyncs make that hold across a power loss too. When publishing
  * fails the temporary file is removed, so callers have nothing left to clean up. */
+#define _GNU_SOURCE /* asprintf */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "melforge/dataset.h"
 
 /* Two writers in one process (a checkpoint and a dataset, or two threads) must never share
@@ -78,4 +80,37 @@ mf_status mf_publish_file(const char *tmp_path, const char *path) {
     return mf_set_error(MF_EIO, "%s: written, but its folder could not be flushed to disk (%s)",
                         path, strerror(e));
   return MF_OK;
+}
+
+mf_status mf_write_file_atomic(const char *path, const void *data, size_t size) {
+  char *tmp = mf_temp_path_for(path);
+  if (!tmp) return path && *path ? MF_ENOMEM : MF_EINVAL; /* message is set */
+  FILE *f = fopen(tmp, "wb");
+  if (!f) {
+    mf_status s = mf_set_error(MF_EIO, "cannot write %s: %s (is the folder writable?)", path,
+                               strerror(errno));
+    free(tmp);
+    return s;
+  }
+  int ok = size == 0 || fwrite(data, 1, size, f) == size;
+  ok &= fclose(f) == 0;
+  if (!ok) {
+    unlink(tmp);
+    free(tmp);
+    return mf_set_error(MF_EIO, "cannot write %s (disk full?)", path);
+  }
+  mf_status s = mf_publish_file(tmp, path);
+  free(tmp);
+  return s;
+}
+
+char *mf__path_join(const char *dir, const char *name) {
+  char *p = NULL;
+  size_t n = strlen(dir);
+  int slash = n > 0 && dir[n - 1] == '/';
+  if (asprintf(&p, "%s%s%s", dir, slash ? "" : "/", name) < 0) {
+    mf_set_error(MF_ENOMEM, "out of memory for the path %s/%s", dir, name);
+    return NULL;
+  }
+  return p;
 }

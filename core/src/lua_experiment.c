@@ -23,6 +23,7 @@
 #include "lua_internal.h"
 #include "melforge/report.h"
 #include "melforge/runtime.h"
+#include "train_internal.h"
 
 typedef struct lstate {
   const mf_lua_options *opt;
@@ -37,18 +38,6 @@ typedef struct lstate {
 } lstate;
 
 static lstate *state_of(lua_State *L) { return *(lstate **)lua_getextraspace(L); }
-
-static void note(const lstate *ls, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(const lstate *ls, const char *fmt, ...) {
-  const mf_train_hooks *h = ls->opt->hooks;
-  if (!h || !h->message) return;
-  char buf[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  h->message(buf, h->user);
-}
 
 static char *read_text_file(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -186,19 +175,21 @@ static int run_experiment(lua_State *L, lstate *ls, lexp *e) {
     } else if (exists(last_path)) {
       resume = run->resumed = 1;
     } else {
-      note(ls, "%s has no last.h5: experiment '%s' seed %llu starts from the beginning", dir,
-           e->cfg.name, (unsigned long long)e->cfg.seed);
+      mf__say(ls->opt->hooks,
+              "%s has no last.h5: experiment '%s' seed %llu starts from the beginning", dir,
+              e->cfg.name, (unsigned long long)e->cfg.seed);
     }
   } else if (exists(summary_path) || exists(last_path)) {
     /* A stale summary.json would make a later --resume skip this run. */
     unlink(summary_path);
-    note(ls, "%s holds an earlier run: it is replaced (--resume continues a run instead)", dir);
+    mf__say(ls->opt->hooks,
+            "%s holds an earlier run: it is replaced (--resume continues a run instead)", dir);
   }
   free(summary_path);
   free(last_path);
   if (opt->run_begin) opt->run_begin(run, opt->user);
   if (run->skipped) {
-    note(ls, "%s finished before (summary.json): not run again", dir);
+    mf__say(ls->opt->hooks, "%s finished before (summary.json): not run again", dir);
     fill_from_summary(run, done_text);
     run->result.summary_json = done_text;
     push_summary(L, done_text, dir);

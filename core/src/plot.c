@@ -38,23 +38,7 @@ void mf_png_free(mf_png *png) {
 mf_status mf_png_write(const mf_png *png, const char *path) {
   if (!png || !png->data || !png->size)
     return mf_set_error(MF_EINVAL, "mf_png_write: no image to write to %s", path ? path : "(null)");
-  char *tmp = mf_temp_path_for(path);
-  if (!tmp) return MF_ENOMEM;
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    free(tmp);
-    return mf_set_error(MF_EIO, "cannot write %s (is the folder writable?)", path);
-  }
-  int ok = fwrite(png->data, 1, png->size, f) == png->size;
-  ok &= fclose(f) == 0;
-  if (!ok) {
-    unlink(tmp);
-    free(tmp);
-    return mf_set_error(MF_EIO, "cannot write %s (disk full?)", path);
-  }
-  mf_status s = mf_publish_file(tmp, path);
-  free(tmp);
-  return s;
+  return mf_write_file_atomic(path, png->data, png->size);
 }
 
 /* ---- drawing helpers ------------------------------------------------------------------------ */

@@ -181,32 +181,7 @@ void mf__html_end(mf__text *t) { mf__text_add(t, "</main>\n</body>\n</html>\n");
 
 mf_status mf__write_text(const char *path, const mf__text *t) {
   if (t->oom) return mf_set_error(MF_ENOMEM, "out of memory building %s", path);
-  char *tmp = mf_temp_path_for(path);
-  if (!tmp) return MF_ENOMEM;
-  FILE *f = fopen(tmp, "w");
-  if (!f) {
-    mf_status s = mf_set_error(MF_EIO, "cannot write %s: %s", path, strerror(errno));
-    free(tmp);
-    return s;
-  }
-  int ok = fwrite(t->p ? t->p : "", 1, t->n, f) == t->n;
-  ok &= fclose(f) == 0;
-  if (!ok) {
-    unlink(tmp);
-    free(tmp);
-    return mf_set_error(MF_EIO, "cannot write %s (disk full?)", path);
-  }
-  mf_status s = mf_publish_file(tmp, path);
-  free(tmp);
-  return s;
-}
-
-char *mf__path_join(const char *dir, const char *name) {
-  char *p = NULL;
-  size_t n = strlen(dir);
-  int slash = n > 0 && dir[n - 1] == '/';
-  if (asprintf(&p, "%s%s%s", dir, slash ? "" : "/", name) < 0) return NULL;
-  return p;
+  return mf_write_file_atomic(path, t->p, t->n);
 }
 
 char *mf__read_file(const char *path, size_t *size) {

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "fileio.h" /* mf__path_join */
 #include "melforge/error.h"
 #include "melforge/plot.h"
 
@@ -33,8 +34,6 @@ void mf__html_end(mf__text *t);
 /* Writes the text to path atomically; MF_ENOMEM when building it ran out of memory. */
 mf_status mf__write_text(const char *path, const mf__text *t);
 
-/* dir + "/" + name (malloc'd). */
-char *mf__path_join(const char *dir, const char *name);
 /* The whole file, NUL-terminated (malloc'd); NULL with the error set. */
 char *mf__read_file(const char *path, size_t *size);
 

@@ -19,6 +19,9 @@
 #include "melforge/metrics.h"
 #include "melforge/report.h"
 #include "mf_config.h"
+#include "fileio.h"
+#include "report_html.h" /* mf__text, mf__json_num */
+#include "train_internal.h"
 
 /* Streams saved in checkpoints, by purpose. */
 enum { RNG_DROPOUT, RNG_AUGMENT, N_RUN_RNG };
@@ -30,15 +33,20 @@ static double now_seconds(void) {
   return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static void say(const mf_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const mf_train_hooks *h, const char *fmt, ...) {
+void mf__say(const mf_train_hooks *h, const char *fmt, ...) {
   if (!h || !h->message) return;
-  char buf[1024];
+  char buf[1024], *big = NULL;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  h->message(buf, h->user);
+  if (n >= (int)sizeof buf) {
+    va_start(ap, fmt);
+    if (vasprintf(&big, fmt, ap) < 0) big = NULL; /* out of memory: the cut message */
+    va_end(ap);
+  }
+  h->message(big ? big : buf, h->user);
+  free(big);
 }
 
 static mf_status mkdir_p(const char *path) {
@@ -57,32 +65,9 @@ static mf_status mkdir_p(const char *path) {
 }
 
 /* Writes text to path atomically. */
+/* path NULL: mf__path_join ran out of memory (and said so). */
 static mf_status write_text(const char *path, const char *text) {
-  char *tmp = mf_temp_path_for(path);
-  if (!tmp) return MF_ENOMEM;
-  FILE *f = fopen(tmp, "w");
-  if (!f) {
-    mf_status s = mf_set_error(MF_EIO, "cannot write %s: %s", path, strerror(errno));
-    free(tmp);
-    return s;
-  }
-  int ok = fputs(text, f) >= 0;
-  ok &= fclose(f) == 0;
-  if (!ok) {
-    unlink(tmp);
-    free(tmp);
-    return mf_set_error(MF_EIO, "cannot write %s (disk full?)", path);
-  }
-  mf_status s = mf_publish_file(tmp, path);
-  free(tmp);
-  return s;
-}
-
-static char *join(const char *dir, const char *name) {
-  size_t n = strlen(dir) + strlen(name) + 2;
-  char *p = malloc(n);
-  snprintf(p, n, "%s/%s", dir, name);
-  return p;
+  return path ? mf_write_file_atomic(path, text, strlen(text)) : MF_ENOMEM;
 }
 
 /* ---- the run's state --------------------------------------------------------------------- */
@@ -102,17 +87,17 @@ typedef struct run {
   mf_shape sample_shape;
   int64_t row_size;
   /* callbacks */
-  double best;          /* checkpoint monitor */
+  double best; /* checkpoint monitor */
   int best_epoch;
-  double es_best;       /* early-stopping monitor */
+  double es_best; /* early-stopping monitor */
   int es_bad;
   /* progress */
-  int epoch;            /* epochs completed */
-  int step;             /* steps done into the current epoch (resume) */
-  double loss_sum;      /* current epoch so far */
+  int epoch;       /* epochs completed */
+  int step;        /* steps done into the current epoch (resume) */
+  double loss_sum; /* current epoch so far */
   int64_t correct, seen;
   double train_seconds;
-  json_t *history;      /* array of epoch logs */
+  json_t *history; /* array of epoch logs */
   mf_rng rng[N_RUN_RNG];
   char *best_path, *last_path;
   char *model_json, *feature_json;
@@ -121,11 +106,16 @@ typedef struct run {
 
 static double monitor_value(mf_monitor m, const mf_epoch_log *l) {
   switch (m) {
-    case MF_MON_VAL_LOSS: return l->val_loss;
-    case MF_MON_VAL_ACCURACY: return l->val_accuracy;
-    case MF_MON_VAL_MACRO_F1: return l->val_macro_f1;
-    case MF_MON_VAL_TRACK_ACCURACY: return l->val_track_accuracy;
-    case MF_MON_TRAIN_LOSS: return l->train_loss;
+    case MF_MON_VAL_LOSS:
+      return l->val_loss;
+    case MF_MON_VAL_ACCURACY:
+      return l->val_accuracy;
+    case MF_MON_VAL_MACRO_F1:
+      return l->val_macro_f1;
+    case MF_MON_VAL_TRACK_ACCURACY:
+      return l->val_track_accuracy;
+    case MF_MON_TRAIN_LOSS:
+      return l->train_loss;
   }
   return NAN;
 }
@@ -163,27 +153,22 @@ static char *state_json(const run *r) {
 
 static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-static double json_num(json_t *o, const char *k) {
-  json_t *v = json_object_get(o, k);
-  return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 static mf_status restore_state(run *r, const char *text) {
   json_error_t err;
   json_t *o = json_loads(text, 0, &err);
   if (!o) return mf_set_error(MF_EFORMAT, "checkpoint state is not JSON: %s", err.text);
-  r->best = json_num(o, "best");
+  r->best = mf__json_num(o, "best");
   r->best_epoch = (int)json_integer_value(json_object_get(o, "best_epoch"));
-  r->es_best = json_num(o, "es_best");
+  r->es_best = mf__json_num(o, "es_best");
   r->es_bad = (int)json_integer_value(json_object_get(o, "es_bad"));
-  r->loss_sum = json_num(o, "loss_sum");
+  r->loss_sum = mf__json_num(o, "loss_sum");
   r->correct = json_integer_value(json_object_get(o, "correct"));
   r->seen = json_integer_value(json_object_get(o, "seen"));
-  r->train_seconds = json_num(o, "train_seconds");
+  r->train_seconds = mf__json_num(o, "train_seconds");
   json_t *s = json_object_get(o, "schedule");
   r->sched.epoch = (int)json_integer_value(json_object_get(s, "epoch"));
-  r->sched.lr = json_num(s, "lr");
-  r->sched.best = json_num(s, "best");
+  r->sched.lr = mf__json_num(s, "lr");
+  r->sched.best = mf__json_num(s, "best");
   r->sched.num_bad = (int)json_integer_value(json_object_get(s, "num_bad"));
   r->sched.cooldown_left = (int)json_integer_value(json_object_get(s, "cooldown_left"));
   json_decref(o);
@@ -226,8 +211,9 @@ static mf_status save_checkpoint(run *r, const char *path, int with_optimizer) {
   char *config = mf_train_config_to_json(r->cfg);
   m.config = config;
   mf_rng rngs[N_RUN_RNG] = {mf_ctx_dropout_rng(r->ctx), r->rng[RNG_AUGMENT]};
-  mf_status s = mf_checkpoint_save(path, &m, mf_model_params(r->model), with_optimizer ? r->opt : NULL,
-                                   &r->scaler, with_optimizer ? N_RUN_RNG : 0, RNG_NAMES, rngs);
+  mf_status s =
+      mf_checkpoint_save(path, &m, mf_model_params(r->model), with_optimizer ? r->opt : NULL,
+                         &r->scaler, with_optimizer ? N_RUN_RNG : 0, RNG_NAMES, rngs);
   free(hist);
   free(state);
   free(config);
@@ -305,24 +291,23 @@ static mf_status write_predictions(run *r, const int64_t *idx, int64_t n, const 
   double loss;
   evaluate(r, idx, n, &probs, &labels, &tracks, &loss);
   const int C = r->n_classes;
-  size_t cap = 128 + (size_t)C * 24 + (size_t)n * (48 + (size_t)C * 12);
-  char *txt = malloc(cap);
-  size_t k = (size_t)snprintf(txt, cap, "row,track,label,predicted");
-  for (int c = 0; c < C; c++) k += (size_t)snprintf(txt + k, cap - k, ",p_%s", r->ds->info.classes[c]);
-  k += (size_t)snprintf(txt + k, cap - k, "\n");
+  mf__text t = {0};
+  mf__text_add(&t, "row,track,label,predicted");
+  for (int c = 0; c < C; c++) mf__text_addf(&t, ",p_%s", r->ds->info.classes[c]);
+  mf__text_add(&t, "\n");
   for (int64_t i = 0; i < n; i++) {
     const float *p = probs + i * C;
     int arg = 0;
     for (int c = 1; c < C; c++)
       if (p[c] > p[arg]) arg = c;
-    k += (size_t)snprintf(txt + k, cap - k, "%lld,%d,%d,%d", (long long)idx[i], tracks[i], labels[i], arg);
-    for (int c = 0; c < C; c++) k += (size_t)snprintf(txt + k, cap - k, ",%.6g", p[c]);
-    k += (size_t)snprintf(txt + k, cap - k, "\n");
+    mf__text_addf(&t, "%lld,%d,%d,%d", (long long)idx[i], tracks[i], labels[i], arg);
+    for (int c = 0; c < C; c++) mf__text_addf(&t, ",%.6g", p[c]);
+    mf__text_add(&t, "\n");
   }
-  char *path = join(r->cfg->out_dir, name);
-  mf_status s = write_text(path, txt);
+  char *path = mf__path_join(r->cfg->out_dir, name);
+  mf_status s = path ? mf__write_text(path, &t) : MF_ENOMEM;
   free(path);
-  free(txt);
+  free(t.p);
   free(probs);
   free(labels);
   free(tracks);
@@ -361,15 +346,16 @@ static epoch_end train_epoch(run *r, int64_t *order, char *why, size_t why_size)
       for (int a = 0; a < cfg->n_augment; a++)
         if (mf_augment_apply(r->aug[a], x, targets, &r->rng[RNG_AUGMENT]) != MF_OK) {
           snprintf(why, why_size, "augmentation %s failed at epoch %d step %lld: %s",
-                   mf_component_name(cfg->augment[a].component), r->epoch + 1,
-                   (long long)step + 1, mf_error());
+                   mf_component_name(cfg->augment[a].component), r->epoch + 1, (long long)step + 1,
+                   mf_error());
           end = EPOCH_FAILED;
           goto out;
         }
     }
     mf_tensor *logits = mf_model_forward(r->model, r->ctx, x, 1);
-    mf_tensor *loss = targets ? mf_cross_entropy_soft(r->ctx, logits, targets, (float)cfg->label_smoothing)
-                              : mf_cross_entropy(r->ctx, logits, y, (float)cfg->label_smoothing);
+    mf_tensor *loss =
+        targets ? mf_cross_entropy_soft(r->ctx, logits, targets, (float)cfg->label_smoothing)
+                : mf_cross_entropy(r->ctx, logits, y, (float)cfg->label_smoothing);
     const double lv = loss->data[0];
     if (!isfinite(lv)) {
       snprintf(why, why_size,
@@ -408,7 +394,8 @@ static epoch_end train_epoch(run *r, int64_t *order, char *why, size_t why_size)
       r->correct += arg == y[i];
     }
     r->step = (int)step + 1;
-    if (r->hooks && r->hooks->on_step) r->hooks->on_step(r->epoch + 1, (int)step + 1, (int)steps, lv, r->hooks->user);
+    if (r->hooks && r->hooks->on_step)
+      r->hooks->on_step(r->epoch + 1, (int)step + 1, (int)steps, lv, r->hooks->user);
     if (r->hooks && r->hooks->interrupt && *r->hooks->interrupt && step + 1 < steps) {
       end = EPOCH_INTERRUPTED;
       goto out;
@@ -423,30 +410,29 @@ out:
 /* ---- outputs ------------------------------------------------------------------------------ */
 
 static mf_status write_metrics_csv(const run *r) {
-  size_t cap = 256 + json_array_size(r->history) * 200;
-  char *txt = malloc(cap);
-  size_t k = (size_t)snprintf(txt, cap,
-                              "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,"
-                              "val_macro_f1,val_track_accuracy,seconds,best\n");
+  mf__text t = {0};
+  mf__text_add(&t,
+               "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_f1,"
+               "val_track_accuracy,seconds,best\n");
   size_t i;
   json_t *e;
   json_array_foreach(r->history, i, e) {
-    const char *keys[] = {"lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                          "val_macro_f1", "val_track_accuracy", "seconds"};
-    k += (size_t)snprintf(txt + k, cap - k, "%lld", (long long)json_integer_value(json_object_get(e, "epoch")));
+    const char *keys[] = {"lr",           "train_loss",   "train_accuracy",     "val_loss",
+                          "val_accuracy", "val_macro_f1", "val_track_accuracy", "seconds"};
+    mf__text_addf(&t, "%lld", (long long)json_integer_value(json_object_get(e, "epoch")));
     for (size_t j = 0; j < sizeof keys / sizeof keys[0]; j++) {
-      double v = json_num(e, keys[j]);
+      double v = mf__json_num(e, keys[j]);
       if (isfinite(v))
-        k += (size_t)snprintf(txt + k, cap - k, ",%.6g", v);
+        mf__text_addf(&t, ",%.6g", v);
       else
-        k += (size_t)snprintf(txt + k, cap - k, ",");
+        mf__text_add(&t, ",");
     }
-    k += (size_t)snprintf(txt + k, cap - k, ",%d\n", json_is_true(json_object_get(e, "best")));
+    mf__text_addf(&t, ",%d\n", json_is_true(json_object_get(e, "best")));
   }
-  char *path = join(r->cfg->out_dir, "metrics.csv");
-  mf_status s = write_text(path, txt);
+  char *path = mf__path_join(r->cfg->out_dir, "metrics.csv");
+  mf_status s = path ? mf__write_text(path, &t) : MF_ENOMEM;
   free(path);
-  free(txt);
+  free(t.p);
   return s;
 }
 
@@ -508,8 +494,8 @@ static mf_status setup(run *r, int resume) {
   r->sample_shape = ds->info.sample_shape;
   r->row_size = ds->row_size;
   if (r->n_classes < 2)
-    return mf_set_error(MF_EINVAL, "%s has %d class; a classifier needs at least 2",
-                        cfg->data.path, r->n_classes);
+    return mf_set_error(MF_EINVAL, "%s has %d class; a classifier needs at least 2", cfg->data.path,
+                        r->n_classes);
 
   /* Split: depends only on the dataset and the seed's split stream. */
   if (cfg->split_files[0]) {
@@ -532,15 +518,15 @@ static mf_status setup(run *r, int resume) {
   json_t *sj = split_json(r);
   json_t *tr = json_object_get(sj, "train"), *va = json_object_get(sj, "val"),
          *te = json_object_get(sj, "test");
-  say(h, "split: train %lld tracks (%lld segments), val %lld (%lld), test %lld (%lld); %s",
-      (long long)json_integer_value(json_object_get(tr, "tracks")), (long long)r->split.n_train,
-      (long long)json_integer_value(json_object_get(va, "tracks")), (long long)r->split.n_val,
-      (long long)json_integer_value(json_object_get(te, "tracks")), (long long)r->split.n_test,
-      cfg->split_files[0] ? "fixed lists"
-      : cfg->split.group_by_track
-          ? "grouped by track: no track's segments are in two sets"
-          : "NOT grouped (group = \"none\"): segments of one track are spread over the sets, "
-            "which inflates val/test accuracy (the notebooks' leaky split)");
+  mf__say(h, "split: train %lld tracks (%lld segments), val %lld (%lld), test %lld (%lld); %s",
+          (long long)json_integer_value(json_object_get(tr, "tracks")), (long long)r->split.n_train,
+          (long long)json_integer_value(json_object_get(va, "tracks")), (long long)r->split.n_val,
+          (long long)json_integer_value(json_object_get(te, "tracks")), (long long)r->split.n_test,
+          cfg->split_files[0] ? "fixed lists"
+          : cfg->split.group_by_track
+              ? "grouped by track: no track's segments are in two sets"
+              : "NOT grouped (group = \"none\"): segments of one track are spread over the sets, "
+                "which inflates val/test accuracy (the notebooks' leaky split)");
   json_decref(sj);
 
   /* Scaler: fitted on training rows only, then applied to every row. */
@@ -554,7 +540,8 @@ static mf_status setup(run *r, int resume) {
   /* Model. */
   mf_model_io io = {r->sample_shape, r->n_classes};
   mf_rng init_rng = mf_rng_stream(cfg->seed, MF_RNG_INIT);
-  if ((s = mf_model_new(cfg->model.component, cfg->model.values, &io, &init_rng, &r->model)) != MF_OK)
+  if ((s = mf_model_new(cfg->model.component, cfg->model.values, &io, &init_rng, &r->model)) !=
+      MF_OK)
     return s;
   r->model_json = mf_values_to_json(mf_model_values(r->model));
   if (!(r->opt = mf_optim_new(mf_model_params(r->model), &cfg->optim))) return MF_EINVAL;
@@ -562,17 +549,19 @@ static mf_status setup(run *r, int resume) {
   sc.base_lr = cfg->optim.lr;
   if ((s = mf_schedule_init(&r->sched, &sc)) != MF_OK) return s;
   for (int a = 0; a < cfg->n_augment; a++)
-    if ((s = mf_augment_new(cfg->augment[a].component, cfg->augment[a].values, &r->aug[a])) != MF_OK)
+    if ((s = mf_augment_new(cfg->augment[a].component, cfg->augment[a].values, &r->aug[a])) !=
+        MF_OK)
       return s;
   if (!(r->ctx = mf_ctx_new())) return MF_ENOMEM;
   r->history = json_array();
   r->best = NAN;
   r->es_best = NAN;
   if ((s = mkdir_p(cfg->out_dir)) != MF_OK) return s;
-  r->best_path = join(cfg->out_dir, "best.h5");
-  r->last_path = join(cfg->out_dir, "last.h5");
-  say(h, "model %s: %lld parameters; %s", mf_component_name(cfg->model.component),
-      (long long)mf_params_count_trainable(mf_model_params(r->model)), r->model_json);
+  r->best_path = mf__path_join(cfg->out_dir, "best.h5");
+  r->last_path = mf__path_join(cfg->out_dir, "last.h5");
+  if (!r->best_path || !r->last_path) return MF_ENOMEM;
+  mf__say(h, "model %s: %lld parameters; %s", mf_component_name(cfg->model.component),
+          (long long)mf_params_count_trainable(mf_model_params(r->model)), r->model_json);
 
   if (!resume) return MF_OK;
   mf_checkpoint *ck;
@@ -602,11 +591,12 @@ static mf_status setup(run *r, int resume) {
   if (!r->history) r->history = json_array();
   s = restore_state(r, ck->meta.state ? ck->meta.state : "{}");
   mf_rng d;
-  if (s == MF_OK && mf_checkpoint_rng(ck, "dropout", &d) == MF_OK) mf_ctx_set_dropout_rng(r->ctx, &d);
+  if (s == MF_OK && mf_checkpoint_rng(ck, "dropout", &d) == MF_OK)
+    mf_ctx_set_dropout_rng(r->ctx, &d);
   if (s == MF_OK) mf_checkpoint_rng(ck, "augment", &r->rng[RNG_AUGMENT]);
   mf_checkpoint_free(ck);
-  say(h, "resuming from %s: %d epochs done%s", r->last_path, r->epoch,
-      r->step ? " and part of the next" : "");
+  mf__say(h, "resuming from %s: %d epochs done%s", r->last_path, r->epoch,
+          r->step ? " and part of the next" : "");
   return s;
 }
 
@@ -630,10 +620,12 @@ static mf_status finish(run *r, mf_run_result *out) {
   json_object_set_new(sum, "seed", json_integer((json_int_t)cfg->seed));
   json_object_set_new(sum, "model", json_string(mf_component_name(cfg->model.component)));
   json_object_set_new(sum, "model_params", json_loads(r->model_json, 0, NULL));
-  json_object_set_new(sum, "params_count", json_integer(mf_params_count_trainable(mf_model_params(r->model))));
+  json_object_set_new(sum, "params_count",
+                      json_integer(mf_params_count_trainable(mf_model_params(r->model))));
   json_object_set_new(sum, "dataset", json_string(cfg->data.path));
   json_t *cls = json_array();
-  for (int i = 0; i < r->n_classes; i++) json_array_append_new(cls, json_string(r->ds->info.classes[i]));
+  for (int i = 0; i < r->n_classes; i++)
+    json_array_append_new(cls, json_string(r->ds->info.classes[i]));
   json_object_set_new(sum, "classes", cls);
   json_object_set_new(sum, "split", split_json(r));
   json_object_set_new(sum, "epochs_run", json_integer(r->epoch));
@@ -647,14 +639,17 @@ static mf_status finish(run *r, mf_run_result *out) {
   mf_metrics mt = {0}, mv = {0};
   if (r->split.n_test) evaluate_metrics(r, r->split.test, r->split.n_test, &mt);
   if (r->split.n_val) evaluate_metrics(r, r->split.val, r->split.n_val, &mv);
-  json_object_set_new(sum, "test", r->split.n_test ? metrics_json(&mt, r->ds->info.classes) : json_null());
-  json_object_set_new(sum, "val", r->split.n_val ? metrics_json(&mv, r->ds->info.classes) : json_null());
+  json_object_set_new(sum, "test",
+                      r->split.n_test ? metrics_json(&mt, r->ds->info.classes) : json_null());
+  json_object_set_new(sum, "val",
+                      r->split.n_val ? metrics_json(&mv, r->ds->info.classes) : json_null());
   out->test_accuracy = r->split.n_test ? mt.accuracy : NAN;
   out->test_track_accuracy = r->split.n_test ? mt.track_accuracy : NAN;
   out->test_macro_f1 = r->split.n_test ? mt.macro_f1 : NAN;
   mf_metrics_clear(&mt);
   mf_metrics_clear(&mv);
-  out->summary_json = json_dumps(sum, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+  out->summary_json =
+      json_dumps(sum, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
   json_decref(sum);
   if (r->split.n_test) {
     mf_status ps = write_predictions(r, r->split.test, r->split.n_test, "test_predictions.csv");
@@ -664,12 +659,12 @@ static mf_status finish(run *r, mf_run_result *out) {
   out->best_epoch = r->best_epoch;
   out->stopped_early = r->stopped_early;
   out->train_seconds = r->train_seconds;
-  char *path = join(cfg->out_dir, "summary.json");
+  char *path = mf__path_join(cfg->out_dir, "summary.json");
   mf_status s = write_text(path, out->summary_json);
   free(path);
   /* The report only presents the files above: failing to draw it does not fail the run. */
   if (s == MF_OK && mf_report_run(cfg->out_dir, NULL) != MF_OK)
-    say(r->hooks, "warning: report.html not written: %s", mf_error());
+    mf__say(r->hooks, "warning: report.html not written: %s", mf_error());
   return s;
 }
 
@@ -688,7 +683,7 @@ mf_status mf_train_run(const mf_train_config *cfg, int resume, const mf_train_ho
   if ((s = setup(&r, resume)) != MF_OK) goto done;
   {
     char *config = mf_train_config_to_json(cfg);
-    char *path = join(cfg->out_dir, "config.json");
+    char *path = mf__path_join(cfg->out_dir, "config.json");
     s = write_text(path, config);
     free(path);
     free(config);
@@ -732,8 +727,17 @@ mf_status mf_train_run(const mf_train_config *cfg, int resume, const mf_train_ho
       free(order);
       goto done;
     }
-    mf_epoch_log log = {r.epoch + 1, cfg->epochs, mf_optim_lr(r.opt), r.loss_sum / (double)r.seen,
-                        (double)r.correct / (double)r.seen, NAN, NAN, NAN, NAN, 0, 0};
+    mf_epoch_log log = {r.epoch + 1,
+                        cfg->epochs,
+                        mf_optim_lr(r.opt),
+                        r.loss_sum / (double)r.seen,
+                        (double)r.correct / (double)r.seen,
+                        NAN,
+                        NAN,
+                        NAN,
+                        NAN,
+                        0,
+                        0};
     if (r.split.n_val) {
       mf_metrics m = {0};
       evaluate_metrics(&r, r.split.val, r.split.n_val, &m);
@@ -761,8 +765,8 @@ mf_status mf_train_run(const mf_train_config *cfg, int resume, const mf_train_ho
         r.stopped_early = 1;
       }
     }
-    double sched_metric = monitor_value(cfg->early_stopping.enabled ? cfg->early_stopping.monitor
-                                                                    : MF_MON_VAL_LOSS, &log);
+    double sched_metric = monitor_value(
+        cfg->early_stopping.enabled ? cfg->early_stopping.monitor : MF_MON_VAL_LOSS, &log);
     if (isnan(sched_metric)) sched_metric = log.train_loss;
     mf_schedule_step(&r.sched, sched_metric);
     log.seconds = now_seconds() - t0;
@@ -783,12 +787,14 @@ mf_status mf_train_run(const mf_train_config *cfg, int resume, const mf_train_ho
     if ((s = write_metrics_csv(&r)) != MF_OK) break;
     if (hooks && hooks->on_epoch) hooks->on_epoch(&log, hooks->user);
     if (r.stopped_early)
-      say(hooks, "early stopping: %s did not improve by more than %g for %d epochs",
-          mf_monitor_name(cfg->early_stopping.monitor), cfg->early_stopping.min_delta,
-          cfg->early_stopping.patience);
+      mf__say(hooks, "early stopping: %s did not improve by more than %g for %d epochs",
+              mf_monitor_name(cfg->early_stopping.monitor), cfg->early_stopping.min_delta,
+              cfg->early_stopping.patience);
     if (hooks && hooks->interrupt && *hooks->interrupt) {
-      s = mf_set_error(MF_EINTERRUPT, "interrupted after epoch %d; %s holds the state: continue "
-                       "with --resume", r.epoch, r.last_path);
+      s = mf_set_error(MF_EINTERRUPT,
+                       "interrupted after epoch %d; %s holds the state: continue "
+                       "with --resume",
+                       r.epoch, r.last_path);
       out->interrupted = 1;
       break;
     }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "melforge/dataset.h"
+#include "train_internal.h"
 #include "melforge/train.h"
 
 /* Whether two JSON texts hold equal values (formatting and key order aside). */
@@ -61,20 +62,9 @@ static char *stale_reason(const mf_data_config *data, const mf_dataset_info *inf
   return same ? NULL : strdup(buf);
 }
 
-static void say(const mf_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const mf_train_hooks *h, const char *fmt, ...) {
-  if (!h || !h->message) return;
-  char buf[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  h->message(buf, h->user);
-}
-
 static void warn_file(const char *file, const char *reason, void *user) {
   const mf_train_hooks *h = user;
-  say(h, "warning: skipped %s: %s", file, reason);
+  mf__say(h, "warning: skipped %s: %s", file, reason);
 }
 
 mf_status mf_train_prepare_data(const mf_data_config *data, const mf_train_hooks *hooks) {
@@ -108,9 +98,9 @@ mf_status mf_train_prepare_data(const mf_data_config *data, const mf_train_hooks
   mf_status s = MF_OK;
   if (why || access(data->path, F_OK) != 0) {
     if (why)
-      say(hooks, "rebuilding the dataset cache %s: %s", data->path, why);
+      mf__say(hooks, "rebuilding the dataset cache %s: %s", data->path, why);
     else
-      say(hooks, "building the dataset cache %s from %s", data->path, data->audio_dir);
+      mf__say(hooks, "building the dataset cache %s from %s", data->path, data->audio_dir);
     /* The cache's folder may not exist yet. */
     char *dir = strdup(data->path);
     char *slash = strrchr(dir, '/');
@@ -127,13 +117,17 @@ mf_status mf_train_prepare_data(const mf_data_config *data, const mf_train_hooks
       mkdir(cmd_dir, 0777);
     }
     free(dir);
-    mf_extract_config ec = {data->audio_dir, data->feature.component, params, rate, data->seg, 0,
-                            data->path, NULL, warn_file, (void *)hooks};
+    mf_extract_config ec = {data->audio_dir, data->feature.component,
+                            params,          rate,
+                            data->seg,       0,
+                            data->path,      NULL,
+                            warn_file,       (void *)hooks};
     mf_extract_summary sum;
     s = mf_extract_dataset(&ec, &sum);
     if (s == MF_OK)
-      say(hooks, "extracted %lld segments from %d tracks (%d classes) in %.1f s%s", (long long)sum.rows,
-          sum.tracks, sum.classes, sum.seconds, sum.skipped ? "; some files were skipped" : "");
+      mf__say(hooks, "extracted %lld segments from %d tracks (%d classes) in %.1f s%s",
+              (long long)sum.rows, sum.tracks, sum.classes, sum.seconds,
+              sum.skipped ? "; some files were skipped" : "");
     else
       s = mf_wrap_error(s, "building %s", data->path);
   }

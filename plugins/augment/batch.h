@@ -23,6 +23,13 @@
 /* Schema lines shared by several plugins. */
 #define AUG_P_PARAM(what) \
   { "p", MF_PT_FLOAT, "1", 0, 1, NULL, "probability that " what " (drawn independently)" }
+#define AUG_TIME_AXIS_PARAM                                                                 \
+  {                                                                                         \
+    "time_axis", MF_PT_INT, "-1", -5, 4, NULL,                                              \
+        "axis of a sample holding frames, from the end when negative: -1 for mel [n_mels, " \
+        "frames] "                                                                          \
+        "(with or without a channel axis), 0 for MFCC rows [frames, n_coeffs]"              \
+  }
 
 /* One axis of the samples of a batch: a sample is outer x len x inner floats with the axis in
  * the middle, so element (o, k, i) of sample s is x->data[s * size + (o * len + k) * inner + i]. */

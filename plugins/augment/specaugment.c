@@ -39,9 +39,7 @@ static const mf_param_spec params[] = {
     {"freq_axis", MF_PT_INT, "-2", -5, 4, NULL,
      "axis of a sample holding bands, from the end when negative: -2 for mel [n_mels, frames] "
      "(with or without a channel axis), 1 for MFCC rows [frames, n_coeffs]"},
-    {"time_axis", MF_PT_INT, "-1", -5, 4, NULL,
-     "axis of a sample holding frames, from the end when negative: -1 for mel [n_mels, frames] "
-     "(with or without a channel axis), 0 for MFCC rows [frames, n_coeffs]"},
+    AUG_TIME_AXIS_PARAM,
     {0}};
 
 static void *create(const mf_values *v) {

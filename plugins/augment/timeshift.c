@@ -38,9 +38,7 @@ static const mf_param_spec params[] = {
     {"fill", MF_PT_STRING, "mean", 0, -1, "mean|zero|min|edge",
      "vacated frames in mode shift: the sample's mean, zero, its minimum, or the nearest frame"},
     AUG_P_PARAM("a sample is shifted"),
-    {"time_axis", MF_PT_INT, "-1", -5, 4, NULL,
-     "axis of a sample holding frames, from the end when negative: -1 for mel [n_mels, frames] "
-     "(with or without a channel axis), 0 for MFCC rows [frames, n_coeffs]"},
+    AUG_TIME_AXIS_PARAM,
     {0}};
 
 static void *create(const mf_values *v) {

@@ -5,28 +5,12 @@
 # parts: parameter and MAC counts of model a equal PyTorch's, and the usage errors.
 # Usage: bench_cli.sh MELFORGE_BINARY
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # fail, mf, expect_rc
 
 MF=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 T=$(mktemp -d /tmp/mf_e2e_bench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T"
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-# Runs melforge, keeping stdout/stderr in out.txt/err.txt; sets RC.
-mf() {
-  set +e
-  "$MF" "$@" >out.txt 2>err.txt
-  RC=$?
-  set -e
-}
-
-expect_rc() {
-  [ "$RC" -eq "$1" ] || { cat out.txt err.txt >&2; fail "$2: exit $RC, expected $1"; }
-}
 
 mf bench a --quick --json a.json
 expect_rc 0 "bench a --quick"

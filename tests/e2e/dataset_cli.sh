@@ -4,20 +4,11 @@
 # check the exit codes and messages for bad input (2 usage errors, 1 runtime failures).
 # usage: dataset_cli.sh BUILD_DIR
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # fail, expect, has, lacks
 mf=$(cd "$1" && pwd)/melforge
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-
-fail() { echo "dataset_cli: $*" >&2; exit 1; }
-# expect CODE CMD...: runs CMD, checks its exit code, keeps stdout/stderr in out/err.
-expect() {
-  local want=$1 rc=0
-  shift
-  "$@" >out 2>err || rc=$?
-  [ "$rc" -eq "$want" ] || { cat out err >&2; fail "'$*' exited $rc, expected $want"; }
-}
-has() { grep -qF -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks '$2'"; }; }
 
 # --- the MFCC notebook's data.json: 3 genres, 2 segments each, 5 frames x 4 coefficients
 {

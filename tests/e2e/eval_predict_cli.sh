@@ -9,23 +9,13 @@
 # errors (exit 2).
 # usage: eval_predict_cli.sh BUILD_DIR
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # fail, expect, has, lacks
 mf=$(cd "$1" && pwd)/melforge
 PY=/usr/bin/python3
 [ -x "$PY" ] || { echo "SKIP: $PY is not installed"; exit 77; }
 tmp=$(mktemp -d /tmp/mf_e2e_eval.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-
-fail() { echo "eval_predict_cli: $*" >&2; exit 1; }
-# expect CODE CMD...: runs CMD, checks its exit code, keeps stdout/stderr in out/err.
-expect() {
-  local want=$1 rc=0
-  shift
-  "$@" >out 2>err || rc=$?
-  [ "$rc" -eq "$want" ] || { cat out err >&2; fail "'$*' exited $rc, expected $want"; }
-}
-has() { grep -qF -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks '$2'"; }; }
-lacks() { if grep -qF -- "$2" "$1"; then cat "$1" >&2; fail "$1 has '$2'"; fi; }
 
 # ---- data and a run ------------------------------------------------------------------------
 expect 0 "$mf" synth --out audio --genres 3 --tracks 4 --seconds 4 --seed 1

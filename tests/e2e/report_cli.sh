@@ -9,29 +9,13 @@
 # Set REPORT_E2E_KEEP=DIR to keep the pages and the screenshot there for a look.
 # Usage: report_cli.sh BUILD_DIR
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # fail, mf, expect_rc
 
 BUILD=$(cd "$1" && pwd)
 MF=$BUILD/melforge
 T=$(mktemp -d /tmp/mf_e2e_report.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T"
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-# Runs melforge, keeping stdout/stderr in out.txt/err.txt; sets RC.
-mf() {
-  set +e
-  "$MF" "$@" >out.txt 2>err.txt
-  RC=$?
-  set -e
-}
-
-expect_rc() {
-  [ "$RC" -eq "$1" ] || { cat out.txt err.txt >&2; fail "$2: exit $RC, expected $1"; }
-}
 
 # PNG signature and IHDR width x height of a file, as "WxH" (empty when not a PNG).
 png_size() {

@@ -11,6 +11,7 @@
 #
 # Usage: run_cli.sh BUILD_DIR
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # fail, mf, expect_rc
 
 BUILD=$(cd "$1" && pwd)
 MF=$BUILD/melforge
@@ -23,23 +24,6 @@ fi
 T=$(mktemp -d /tmp/mf_e2e_run.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T"
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-# Runs melforge, keeping stdout/stderr in out.txt/err.txt; sets RC.
-mf() {
-  set +e
-  "$MF" "$@" >out.txt 2>err.txt
-  RC=$?
-  set -e
-}
-
-expect_rc() {
-  [ "$RC" -eq "$1" ] || { cat out.txt err.txt >&2; fail "$2: exit $RC, expected $1"; }
-}
 
 # ---- a tiny dataset: 3 classes x 10 tracks x 4 segments of [10, 6] ----------------------------
 "$PY" - <<'EOF'

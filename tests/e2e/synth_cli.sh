@@ -4,11 +4,10 @@
 # and bad arguments exit 2 with a message.
 # usage: synth_cli.sh MELFORGE_BINARY
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # fail
 mf=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "synth_cli: $*" >&2; exit 1; }
-
 run=(synth --genres 3 --tracks 2 --seconds 2 --seed 7)
 "$mf" "${run[@]}" --out "$tmp/a" >"$tmp/out" 2>"$tmp/err"
 grep -q "^wrote 6 tracks (3 genres x 2) to $tmp/a in [0-9.]* s$" "$tmp/out" ||

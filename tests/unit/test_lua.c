@@ -610,6 +610,12 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
   return remove(path);
 }
 
+/* A class name far longer than the usual genre names (folder names may be): the run's CSV
+ * files must hold it whole. */
+#define LONG_CLASS                                                                          \
+  "rock_and_roll_recorded_live_in_the_nineteen_seventies_on_analogue_tape_then_remastered_" \
+  "for_compact_disc_and_released_again_as_a_deluxe_edition_with_bonus_tracks_and_liner_notes"
+
 /* 3 classes x 8 tracks x 3 segments of [6, 4] features: class means apart, some noise. */
 static const char *tiny_dataset(void) {
   static char path[128];
@@ -617,9 +623,9 @@ static const char *tiny_dataset(void) {
   if (!mkdtemp(g_dir)) return NULL;
   snprintf(path, sizeof path, "%s/tiny.h5", g_dir);
   enum { C = 3, T = 8, S = 3, F = 24 };
-  char *classes[C] = {"blues", "jazz", "rock"};
+  char *classes[C] = {"blues", "jazz", LONG_CLASS};
   char *tracks[C * T];
-  char names[C * T][32];
+  char names[C * T][256];
   for (int i = 0; i < C * T; i++) {
     snprintf(names[i], sizeof names[i], "%s/t%02d.wav", classes[i / T], i % T);
     tracks[i] = names[i];
@@ -702,6 +708,21 @@ TEST(test_lua_run_trains_and_returns_the_summary_as_a_table) {
     char p[256];
     snprintf(p, sizeof p, "%s/summary.json", r->run_dir);
     EXPECT(access(p, F_OK) == 0, "%s missing", p);
+    /* test_predictions.csv: the header names every class; every row has 4 + 3 fields. */
+    snprintf(p, sizeof p, "%s/test_predictions.csv", r->run_dir);
+    FILE *f = fopen(p, "r");
+    EXPECT(f != NULL, "%s missing", p);
+    if (!f) continue;
+    char line[1024];
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+      if (lines++ == 0) EXPECT(strstr(line, ",p_" LONG_CLASS "\n") != NULL, "header: %s", line);
+      int commas = 0;
+      for (const char *c = line; *c; c++) commas += *c == ',';
+      EXPECT(commas == 6 && line[strlen(line) - 1] == '\n', "line %d: %s", lines, line);
+    }
+    fclose(f);
+    EXPECT(lines > 1, "%s has no rows", p);
   }
   mf_lua_report_clear(&rep);
 

@@ -17,6 +17,7 @@
 #ifndef MELFORGE_DATASET_H
 #define MELFORGE_DATASET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "melforge/error.h"
@@ -28,25 +29,25 @@ extern "C" {
 
 /* Everything in the dataset except the rows, which writers stream. */
 typedef struct mf_dataset_info {
-  mf_shape sample_shape;   /* one row, without N: [n_mels, frames] or [frames, n_mfcc] */
+  mf_shape sample_shape; /* one row, without N: [n_mels, frames] or [frames, n_mfcc] */
   int n_classes;
-  char **classes;          /* n_classes names */
+  char **classes; /* n_classes names */
   int n_tracks;
-  char **tracks;           /* n_tracks paths */
-  char *feature;           /* plugin name ("melspec"), or the importer's ("json") */
-  char *feature_params;    /* JSON object */
+  char **tracks;        /* n_tracks paths */
+  char *feature;        /* plugin name ("melspec"), or the importer's ("json") */
+  char *feature_params; /* JSON object */
   double sample_rate;
-  char *segmenting;        /* JSON object: {"mode": "equal", "segments": 10, ...} */
-  char *source;            /* the audio root or imported file */
-  int time_axis;           /* axis of a row that is time (frames), -1 when unknown; stored as
-                              the attribute time_axis (scalers work per band along the other) */
+  char *segmenting; /* JSON object: {"mode": "equal", "segments": 10, ...} */
+  char *source;     /* the audio root or imported file */
+  int time_axis;    /* axis of a row that is time (frames), -1 when unknown; stored as
+                       the attribute time_axis (scalers work per band along the other) */
 } mf_dataset_info;
 
 typedef struct mf_dataset {
   mf_dataset_info info;
-  int64_t n;               /* rows */
-  int64_t row_size;        /* floats per row */
-  float *features;         /* n * row_size */
+  int64_t n;        /* rows */
+  int64_t row_size; /* floats per row */
+  float *features;  /* n * row_size */
   int32_t *labels, *track, *segment;
 } mf_dataset;
 
@@ -80,6 +81,9 @@ void mf_dataset_writer_abort(mf_dataset_writer *w);
  * `path`, and the fsync + rename that publishes it. */
 char *mf_temp_path_for(const char *path);
 mf_status mf_publish_file(const char *tmp_path, const char *path);
+/* Both for a buffer already in memory (JSON, CSV, HTML, PNG): readers of `path` see the old
+ * file or all `size` bytes of the new one. */
+mf_status mf_write_file_atomic(const char *path, const void *data, size_t size);
 
 #ifdef __cplusplus
 }
